@@ -1,0 +1,3 @@
+"""Command line (filled in below)."""
+def main(argv=None):
+    return 0

@@ -1,0 +1,156 @@
+"""The particle simulator's ``evolve`` kernel: every backend side by side, in the book's order.
+
+Raw backends follow one contract: ``(r, ang_speed, timestep, nsteps) -> None``
+advancing the positions ``r`` (N, 2) in place by ``nsteps`` explicit Euler
+steps; parallel ones also take ``workers``.  They trust their inputs: the
+public :func:`evolve` validates once, at the door.
+
+(The module is not called ``evolve`` so that it does not shadow the function.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import parallel, registry, validation
+from ._extensions import Extension, module_check
+from .simulator import Particle
+
+_compiled = Extension("_evolve")
+
+
+def evolve_python(r, ang_speed, timestep, nsteps):
+    """The book's first version: Particle objects, steps outer, particles inner."""
+    particles = [Particle(x, y, s) for (x, y), s in zip(r.tolist(), ang_speed.tolist())]
+    for _ in range(nsteps):
+        for p in particles:
+            norm = math.sqrt(p.x**2 + p.y**2)
+            v_x = -p.y / norm
+            v_y = p.x / norm
+            d_x = timestep * p.ang_speed * v_x
+            d_y = timestep * p.ang_speed * v_y
+            p.x += d_x
+            p.y += d_y
+    r[:] = [(p.x, p.y) for p in particles]
+
+
+def evolve_python_fast(r, ang_speed, timestep, nsteps):
+    """The book's tuned loop: particles outer, ``timestep * ang_speed`` hoisted, one tuple assignment."""
+    rows = r.tolist()
+    for i, s in enumerate(ang_speed.tolist()):
+        x, y = rows[i]
+        t_x_ang = timestep * s
+        for _ in range(nsteps):
+            norm = math.sqrt(x**2 + y**2)
+            x, y = x - t_x_ang * (y / norm), y + t_x_ang * (x / norm)
+        rows[i] = (x, y)
+    r[:] = rows
+
+
+def evolve_numpy(r, ang_speed, timestep, nsteps):
+    """The book's NumPy version: every particle at once, one broadcast expression per step."""
+    t_x_ang = (timestep * ang_speed)[:, np.newaxis]
+    for _ in range(nsteps):
+        norm = np.sqrt((r**2).sum(axis=1))[:, np.newaxis]
+        v = r[:, [1, 0]] / norm
+        v[:, 0] *= -1
+        r += t_x_ang * v
+
+
+def evolve_numexpr(r, ang_speed, timestep, nsteps, workers=None):
+    """NumPy's algorithm with each step's expressions compiled by numexpr (threads = workers)."""
+    import numexpr as ne
+
+    x, y = r[:, 0].copy(), r[:, 1].copy()
+    new_x, new_y, norm = np.empty_like(x), np.empty_like(y), np.empty_like(x)
+    t_x_ang = timestep * ang_speed
+    with parallel.numexpr_threads(workers):
+        for _ in range(nsteps):
+            ne.evaluate("sqrt(x * x + y * y)", out=norm)
+            ne.evaluate("x - t_x_ang * (y / norm)", out=new_x)
+            ne.evaluate("y + t_x_ang * (x / norm)", out=new_y)
+            x, new_x, y, new_y = new_x, x, new_y, y
+    r[:, 0], r[:, 1] = x, y
+
+
+def evolve_cython(r, ang_speed, timestep, nsteps):
+    """Typed memoryviews and libc sqrt, no Python in the loop (src/_evolve.pyx)."""
+    _compiled.module.c_evolve(r, ang_speed, timestep, nsteps)
+
+
+def evolve_openmp(r, ang_speed, timestep, nsteps, workers=None):
+    """The Cython loop with particles shared among OpenMP threads, GIL released."""
+    _compiled.module.omp_evolve(r, ang_speed, timestep, nsteps, workers or validation.available_cores())
+
+
+def evolve_multiprocessing(r, ang_speed, timestep, nsteps, workers=None):
+    """Chunks of particles evolved by the Cython kernel in worker processes."""
+    workers = workers or validation.available_cores()
+    bounds = parallel.chunk_bounds(r.shape[0], workers)
+    tasks = [(r[a:b], ang_speed[a:b], timestep, nsteps) for a, b in bounds]
+    for (a, b), chunk in zip(bounds, parallel.run_tasks(_evolve_chunk, tasks, workers)):
+        r[a:b] = chunk
+
+
+def _evolve_chunk(r, ang_speed, timestep, nsteps):
+    r = np.ascontiguousarray(r)  # a pickled slice arrives as a fresh array; make sure it is writable C order
+    _compiled.module.c_evolve(r, ang_speed, timestep, nsteps)
+    return r
+
+
+def evolve(r, ang_speed, dt, *, timestep=1e-5, backend=None, workers=None) -> np.ndarray:
+    """Positions of particles turning around the origin after time ``dt``.
+
+    Parameters
+    ----------
+    r : array_like, shape (N, 2)
+        Initial positions (x, y). No particle may sit at the origin.
+    ang_speed : array_like, shape (N,)
+        The book's ``ang_speed``: the linear speed of each particle (its
+        angular velocity is ``ang_speed / radius``); the sign sets the turn.
+    dt : float
+        Time to simulate, >= 0; evolved as ``dt / timestep`` explicit Euler
+        steps, counted without losing one to rounding (0.3 / 1e-5 is 30000).
+    timestep : float, keyword-only
+        Step length, > 0 (the book's 1e-5).
+    backend : str or Backend, optional
+        Which implementation; None picks the fastest available one.
+    workers : int, optional
+        Threads or processes for parallel backends; None means every core
+        this process may use.  Serial backends ignore it.
+
+    Returns
+    -------
+    ndarray, shape (N, 2)
+        New positions; the inputs are not modified.
+    """
+    record = registry.lookup("evolve", backend)
+    r, ang_speed = validation.particles(r, ang_speed)
+    nsteps = validation.step_count(dt, timestep)
+    workers = validation.workers(workers)
+    if r.shape[0] == 0 or nsteps == 0:
+        return r
+    returned = record.run(r, ang_speed, float(timestep), nsteps, workers=workers)
+    if returned is not None:  # a third-party backend that returns new positions instead
+        returned = np.asarray(returned, dtype=np.float64)
+        if returned.shape != r.shape:
+            raise TypeError(
+                f"evolve backend {record.name!r} returned shape {returned.shape}; expected None "
+                f"(updating r in place) or an array of shape {r.shape}"
+            )
+        r = returned
+    return r
+
+
+registry.define_kernel("evolve", evolve)
+registry.add_builtin("evolve", "python", evolve_python, priority=0)
+registry.add_builtin("evolve", "python_fast", evolve_python_fast, priority=10)
+registry.add_builtin("evolve", "numpy", evolve_numpy, priority=20)
+registry.add_builtin("evolve", "numexpr", evolve_numexpr, priority=30, check=module_check("numexpr"), takes_workers=True)
+registry.add_builtin("evolve", "cython", evolve_cython, priority=50, check=_compiled.check)
+registry.add_builtin("evolve", "openmp", evolve_openmp, priority=60, check=_compiled.openmp_check, takes_workers=True)
+registry.add_builtin(
+    "evolve", "multiprocessing", evolve_multiprocessing, priority=40, check=_compiled.check, takes_workers=True
+)

@@ -1,0 +1,167 @@
+"""Validation at the door: every public function checks its inputs here, once.
+
+Backends receive C-contiguous float64 copies of the right shapes, finite,
+with no particle at the origin, and may trust them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+import numpy as np
+
+# Counters in the compiled pi kernels are int64; 2**53 also keeps hits / samples exact in float64.
+MAX_SAMPLES = 2**53
+# Step counters are int64 (Py_ssize_t) in the compiled kernels.
+MAX_STEPS = 2**62
+
+
+def real(value, name: str) -> float:
+    """A finite or infinite real scalar (bool, str and complex are TypeErrors)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+def float_array(value, name: str, ndim: int, columns: int | None = None) -> np.ndarray:
+    """A fresh C-contiguous float64 copy of ``value`` with ``ndim`` dimensions, all finite.
+
+    Anything that casts safely to float64 is accepted (lists, integers,
+    float32, Fortran order, read-only, strided views); complex, object and
+    string data are a TypeError.
+    """
+    try:
+        array = np.asarray(value)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
+    if array.dtype.kind not in "biuf" or not np.can_cast(array.dtype, np.float64, "safe"):
+        raise TypeError(f"{name} must hold real numbers that convert safely to float64; got dtype {array.dtype}")
+    shape = "(N,)" if ndim == 1 else f"(N, {columns})"
+    if array.ndim != ndim or (columns is not None and array.shape[1] != columns):
+        raise ValueError(f"{name} must have shape {shape}; got shape {array.shape}")
+    array = np.array(array, dtype=np.float64, order="C", copy=True)
+    if not np.isfinite(array).all():
+        bad = np.argwhere(~np.isfinite(array))[0]
+        raise ValueError(f"{name} must be finite; {name}[{', '.join(map(str, bad))}] is {array[tuple(bad)]}")
+    return array
+
+
+def positions(r, name: str = "r") -> np.ndarray:
+    """Positions (N, 2) as a fresh float64 array."""
+    return float_array(r, name, 2, 2)
+
+
+def particles(r, ang_speed) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (N, 2) and speeds (N,) of the same N, no particle at the origin."""
+    r = positions(r)
+    ang_speed = float_array(ang_speed, "ang_speed", 1)
+    if ang_speed.shape[0] != r.shape[0]:
+        raise ValueError(
+            f"ang_speed must have one entry per particle: r has {r.shape[0]} particles, "
+            f"ang_speed has {ang_speed.shape[0]} entries"
+        )
+    # The scheme divides by sqrt(x*x + y*y): zero (or an underflow to zero) has no
+    # direction, and an overflow to inf loses it.  Check exactly what the kernels compute.
+    with np.errstate(over="ignore", under="ignore"):
+        squared = r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1]
+    at_origin = np.flatnonzero(squared == 0)
+    if at_origin.size:
+        i = at_origin[0]
+        raise ValueError(
+            f"r[{i}] = ({r[i, 0]!r}, {r[i, 1]!r}) is at the origin, where the particle has no direction "
+            "of motion (the scheme divides by its distance to the origin); move it off the origin"
+        )
+    too_far = np.flatnonzero(~np.isfinite(squared))
+    if too_far.size:
+        i = too_far[0]
+        raise ValueError(f"r[{i}] = ({r[i, 0]!r}, {r[i, 1]!r}) is so far out that x**2 + y**2 overflows float64")
+    return r, ang_speed
+
+
+def step_count(dt, timestep) -> int:
+    """Number of steps of ``timestep`` in ``dt``, not losing one to rounding.
+
+    ``int(0.3 / 1e-5)`` is 29999 in floating point; here it is 30000.
+    """
+    dt = real(dt, "dt")
+    timestep = real(timestep, "timestep")
+    if not math.isfinite(dt) or dt < 0:
+        raise ValueError(f"dt must be finite and >= 0; got {dt!r}")
+    if not math.isfinite(timestep) or timestep <= 0:
+        raise ValueError(f"timestep must be finite and > 0; got {timestep!r}")
+    ratio = dt / timestep
+    if not ratio < MAX_STEPS:
+        raise ValueError(f"dt / timestep must be below {MAX_STEPS} steps; got {ratio:.3g}")
+    nearest = round(ratio)
+    # a ratio within a few ulps of a whole number is that whole number
+    if abs(ratio - nearest) <= 8 * math.ulp(max(ratio, 1.0)):
+        return nearest
+    return math.floor(ratio)
+
+
+def samples(value) -> int:
+    """A sample count: an int from 1 to MAX_SAMPLES."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"samples must be an int; got {type(value).__name__} {value!r} (use int(...) for floats)")
+    value = int(value)
+    if not 1 <= value <= MAX_SAMPLES:
+        raise ValueError(f"samples must be between 1 and 2**53 = {MAX_SAMPLES}; got {value}")
+    return value
+
+
+def seed_sequence(seed) -> np.random.SeedSequence:
+    """None (fresh entropy), an int >= 0, or a SeedSequence."""
+    if seed is None or isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed) if seed is None else seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None, an int >= 0 or a numpy SeedSequence; got {type(seed).__name__} {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0; got {seed}")
+    return np.random.SeedSequence(int(seed))
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # platforms without affinity
+        return os.cpu_count() or 1
+
+
+def workers(value) -> int:
+    """None (every core this process may use) or an int >= 1."""
+    if value is None:
+        return available_cores()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"workers must be None or an int >= 1; got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"workers must be None or an int >= 1; got {value}")
+    return int(value)
+
+
+def matrix_memory(n: int) -> None:
+    """Refuse, before any work, a distance matrix larger than the memory available."""
+    needed = n * n * 8
+    free = available_memory()
+    if free is not None and needed > free:
+        raise MemoryError(
+            f"a {n} x {n} float64 distance matrix needs {needed / 2**30:.1f} GiB, but only "
+            f"{free / 2**30:.1f} GiB of memory is available; use fewer points"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
