@@ -70,13 +70,13 @@ def particles(r, ang_speed) -> tuple[np.ndarray, np.ndarray]:
     if at_origin.size:
         i = at_origin[0]
         raise ValueError(
-            f"r[{i}] = ({r[i, 0]!r}, {r[i, 1]!r}) is at the origin, where the particle has no direction "
+            f"r[{i}] = ({float(r[i, 0])!r}, {float(r[i, 1])!r}) is at the origin, where the particle has no direction "
             "of motion (the scheme divides by its distance to the origin); move it off the origin"
         )
     too_far = np.flatnonzero(~np.isfinite(squared))
     if too_far.size:
         i = too_far[0]
-        raise ValueError(f"r[{i}] = ({r[i, 0]!r}, {r[i, 1]!r}) is so far out that x**2 + y**2 overflows float64")
+        raise ValueError(f"r[{i}] = ({float(r[i, 0])!r}, {float(r[i, 1])!r}) is so far out that x**2 + y**2 overflows float64")
     return r, ang_speed
 
 
