@@ -1,3 +1,400 @@
-"""Command line (filled in below)."""
-def main(argv=None):
+"""The ``pytest-particles`` command.
+
+    pytest-particles backends [--kernel K]
+    pytest-particles bench [--kernel K ...] [--backend B ...] [--size N ...] [--workers W]
+                           [--repeat R] [--budget SECONDS] [--seed S] [--json FILE]
+    pytest-particles --version
+
+``main(argv)`` returns the exit code instead of exiting, so tests can call it.
+The measuring is in :mod:`pytest_particles.bench`; this module parses, shows
+progress (on stderr, only on a terminal) and prints tables (on stdout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from . import __version__, bench
+from .registry import KERNELS, backends
+
+PROG = "pytest-particles"
+
+
+# --------------------------------------------------------------------------- argument parsing
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0; got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0; got {text!r}")
+    return value
+
+
+def _items(values: list[str] | None) -> list[str] | None:
+    """Repeatable, comma-separated option values as one flat list (None when the option was not given)."""
+    if values is None:
+        return None
+    return [item.strip() for value in values for item in value.split(",")]
+
+
+def _parse_size(parser: argparse.ArgumentParser, text: str) -> int:
+    """A size such as 1000, 1_000 or 1e6: a whole number >= 1."""
+    value = None
+    try:
+        value = int(text)
+    except ValueError:
+        try:
+            number = float(text)
+        except ValueError:
+            number = None
+        if number is not None and number.is_integer():
+            value = int(number)
+    if value is None or value < 1:
+        parser.error(f"argument --size: invalid size {text!r}; a size must be a whole number >= 1 (e.g. 1000, 1e6)")
+    return value
+
+
+def _parse_kernels(parser: argparse.ArgumentParser, values: list[str] | None) -> list[str]:
+    items = _items(values)
+    if items is None:
+        return list(KERNELS)
+    for item in items:
+        if item not in KERNELS:
+            parser.error(f"argument --kernel: unknown kernel {item!r}; choose from {', '.join(KERNELS)}")
+    return list(dict.fromkeys(items))
+
+
+def _parse_backends(parser: argparse.ArgumentParser, values: list[str] | None, kernels: list[str]) -> list[str] | None:
+    items = _items(values)
+    if items is None:
+        return None
+    valid = bench.backend_names(kernels)
+    for item in items:
+        if item not in valid:
+            parser.error(
+                f"argument --backend: unknown backend {item!r} for kernel {', '.join(kernels)}; "
+                f"choose from {', '.join(valid)}"
+            )
+    return list(dict.fromkeys(items))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="The kernels of Python High Performance Programming (Lanaro, 2013): list their backends "
+        "and benchmark them at the book's sizes.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = commands.add_parser(
+        "backends",
+        help="list every backend of every kernel and whether it can run here",
+        description="List every backend of every kernel, whether it can run here and, if not, why.",
+    )
+    p.add_argument(
+        "--kernel", action="append", metavar="K",
+        help=f"only this kernel ({', '.join(KERNELS)}); repeatable or comma-separated",
+    )
+    p.set_defaults(handler=_cmd_backends, subparser=p)
+
+    p = commands.add_parser(
+        "bench",
+        help="time every available backend at the book's sizes",
+        description=(
+            "Time every available backend of every kernel at the book's sizes (evolve: 100, 1000, 10000 particles "
+            "for dt = 0.1, i.e. 10,000 steps; distance_matrix: 1000 and 10000 points; pi: 1e6 and 1e7 samples). "
+            "A run expected to take longer than --budget is timed on a smaller case and extrapolated "
+            "linearly in work (marked *)."
+        ),
+    )
+    p.add_argument(
+        "--kernel", action="append", metavar="K",
+        help=f"only this kernel ({', '.join(KERNELS)}); repeatable or comma-separated",
+    )
+    p.add_argument(
+        "--backend", action="append", metavar="B",
+        help="only this backend (e.g. python, numpy, cython); repeatable or comma-separated",
+    )
+    p.add_argument(
+        "--size", action="append", metavar="N",
+        help="instead of the book's sizes: particles (evolve), points (distance_matrix) or samples (pi), "
+        "used for every selected kernel; repeatable or comma-separated",
+    )
+    p.add_argument("--workers", type=_positive_int, metavar="W",
+                   help="threads or processes for parallel backends (default: every core this process may use)")
+    p.add_argument("--repeat", type=_positive_int, default=bench.DEFAULT_REPEAT, metavar="R",
+                   help="report the best of R runs (default %(default)s)")
+    p.add_argument("--budget", type=_positive_float, default=bench.DEFAULT_BUDGET, metavar="SECONDS",
+                   help="longest single run; longer ones are scaled down and extrapolated (default %(default)s)")
+    p.add_argument("--seed", type=_non_negative_int, default=bench.DEFAULT_SEED, metavar="S",
+                   help="seed of the particles, points and pi samples (default %(default)s)")
+    p.add_argument("--json", metavar="FILE", help="also write the records and machine info to FILE as JSON")
+    p.set_defaults(handler=_cmd_bench, subparser=p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return args.handler(args)
+    except SystemExit as exc:  # argparse's --help, --version and errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------- output helpers
+
+
+def _stdout_console() -> Console:
+    """Rich console on stdout; wide enough for the tables when stdout is a file or a pipe."""
+    console = Console()
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(width=200)
+    return console
+
+
+def _three_figures(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def format_time(seconds: float | None) -> str:
+    """3 significant figures in s, ms, µs or ns: 6.13 s, 614 ms, 13.4 µs."""
+    if seconds is None:
+        return ""
+    seconds = _three_figures(seconds)
+    if seconds >= 100:
+        return f"{seconds:,.0f} s"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{_three_figures(seconds / scale):g} {unit}"
+    return f"{_three_figures(seconds / 1e-9):g} ns"
+
+
+def format_rate(value: float | None, unit: str) -> str:
+    """Work per second with an SI prefix: 385 M particle-steps/s."""
+    if value is None:
+        return ""
+    value = _three_figures(value)
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{_three_figures(value / scale):g} {prefix} {unit}"
+    return f"{value:g} {unit}"
+
+
+def format_speedup(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.0f}x" if value >= 100 else f"{_three_figures(value):g}x"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_backends(args) -> int:
+    kernels = _parse_kernels(args.subparser, args.kernel)
+    table = Table(title="pytest-particles backends", box=box.SIMPLE_HEAVY)
+    table.add_column("kernel", no_wrap=True)
+    table.add_column("backend", no_wrap=True)
+    table.add_column("available", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    for i, kernel in enumerate(kernels):
+        if i:
+            table.add_section()
+        for b in backends(kernel):
+            table.add_row(kernel, b.name, "[green]yes[/]" if b.available else "[red]no[/]", Text(b.reason))
+    _stdout_console().print(table)
     return 0
+
+
+def _cmd_bench(args) -> int:
+    parser = args.subparser
+    kernels = _parse_kernels(parser, args.kernel)
+    names = _parse_backends(parser, args.backend, kernels)
+    sizes = None if args.size is None else list(dict.fromkeys(_parse_size(parser, s) for s in _items(args.size)))
+    if args.json is not None:
+        folder = Path(args.json).expanduser().resolve().parent
+        if not folder.is_dir():
+            parser.error(f"argument --json: folder {str(folder)!r} does not exist")
+
+    cells = bench.plan(kernels, names, sizes)
+    if not cells:
+        parser.error(
+            f"argument --backend: none of {', '.join(names or [])} is a backend of kernel {', '.join(kernels)}"
+        )
+
+    stderr = Console(stderr=True)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,  # no live display in a pipe or a file
+    ) as progress:
+        task = progress.add_task("bench", total=len(cells))
+
+        def on_start(cell: bench.Cell) -> None:
+            progress.update(task, description=f"{cell.kernel} {cell.backend.name} {cell.size:,}")
+
+        def on_done(cell: bench.Cell, record: bench.Record) -> None:
+            progress.advance(task)
+
+        records = bench.run(
+            cells,
+            budget=args.budget,
+            repeat=args.repeat,
+            workers=args.workers,
+            seed=args.seed,
+            on_start=on_start,
+            on_done=on_done,
+        )
+
+    machine = bench.machine_info()
+    _print_bench(records, machine, args)
+
+    if args.json is not None:
+        settings = {
+            "kernels": kernels,
+            "backends": names,
+            "sizes": sizes,
+            "workers": args.workers,
+            "workers_effective": args.workers or machine["cpu_affinity"],
+            "repeat": args.repeat,
+            "budget_s": args.budget,
+            "seed": args.seed,
+            "evolve_dt": bench.DT,
+            "evolve_timestep": bench.TIMESTEP,
+            "timing": "best of repeat, time.perf_counter, public API through the Backend object (validation included)",
+        }
+        try:
+            with open(args.json, "w", encoding="utf-8") as f:
+                json.dump(bench.report(records, settings, machine), f, indent=2)
+                f.write("\n")
+        except OSError as exc:
+            print(f"{PROG} bench: cannot write {args.json}: {exc}", file=sys.stderr)
+            return 1
+    return 1 if any(r.error for r in records) else 0
+
+
+def _bench_table(rows: list[tuple], caption: str, with_note: bool) -> Table:
+    table = Table(title="pytest-particles bench", caption=caption, box=box.SIMPLE_HEAVY)
+    table.add_column("kernel", no_wrap=True)
+    table.add_column("size", justify="right", no_wrap=True)
+    table.add_column("backend", overflow="fold")
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("throughput", justify="right", no_wrap=True)
+    table.add_column("vs python", justify="right", no_wrap=True)
+    table.add_column("book 2013", justify="right", no_wrap=True)
+    if with_note:
+        table.add_column("note", overflow="fold")
+    previous = None
+    for group, cells, note in rows:
+        if previous is not None and group != previous:
+            table.add_section()
+        previous = group
+        table.add_row(*cells, *([note] if with_note else []))
+    return table
+
+
+def _print_bench(records: list[bench.Record], machine: dict, args) -> None:
+    console = _stdout_console()
+    workers = args.workers if args.workers is not None else f"all ({machine['cpu_affinity']})"
+    caption = (
+        f"Python {machine['python_version']}, NumPy {machine['numpy_version']}, "
+        f"{machine['cpu_affinity']} of {machine['cpu_count']} CPUs, workers {workers}, "
+        f"best of {args.repeat}, budget {args.budget:g} s per run"
+    )
+    rows = []
+    any_scaled = False
+    for r in records:
+        cells: list = [r.kernel, f"{r.size:,}", Text(r.backend)]
+        book = format_time(r.book_2013_s)
+        if not r.available:
+            cells += [Text("skipped", style="dim"), "", "", book]
+            note = Text(r.reason, style="dim")
+        elif r.error:
+            cells += [Text("failed", style="red"), "", "", book]
+            note = Text(r.error, style="red")
+        else:
+            time_text = format_time(r.full_size_time_s)
+            note = Text("")
+            if r.scaled:
+                any_scaled = True
+                time_text += "*"
+                note = Text(f"* scaled from {r.measured_case} ({format_time(r.time_s)})")
+            cells += [
+                time_text,
+                format_rate(r.throughput, r.throughput_unit),
+                format_speedup(r.speedup_vs_python),
+                book,
+            ]
+        rows.append(((r.kernel, r.size), cells, note))
+
+    table = _bench_table(rows, caption, with_note=True)
+    footnotes = []
+    natural_width = console.measure(table, options=console.options.update_width(10_000)).maximum
+    if natural_width > console.width:
+        # Too narrow for the note column: the notes go under the table instead.
+        table = _bench_table(rows, caption, with_note=False)
+        footnotes = [f"{cells[0]} {cells[2]} {cells[1]}: {note.plain}" for _, cells, note in rows if note.plain]
+    console.print(table)
+    notes = [
+        "time: best of the runs at full size (evolve: dt = 0.1, i.e. 10,000 steps of 1e-5).",
+        "vs python: the python backend's full-size time over this one's, same kernel and size, this run.",
+        "book 2013: the book's timing on its 2013 hardware.",
+    ]
+    if any_scaled:
+        notes.insert(
+            1,
+            f"*: a full-size run would take longer than the budget ({args.budget:g} s), so the smaller case "
+            "in the note was timed and its time extrapolated linearly in work (particle-steps, pairs, samples).",
+        )
+    for line in notes + footnotes:
+        console.print(line, highlight=False, markup=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -55,6 +55,26 @@ def golden_case() -> ReferenceCase:
     )
 
 
+def particle_system(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The book's benchmark system: ``r`` (n, 2) and ``ang_speed`` (n,), all uniform in (-1, 1).
+
+    Reproducible by ``seed``; a particle drawn at the exact origin (which has
+    no direction of motion) is drawn again.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an int >= 0; got {type(n).__name__} {n!r}")
+    if n < 0:
+        raise ValueError(f"n must be an int >= 0; got {n}")
+    rng = np.random.default_rng(seed)
+    r = rng.uniform(-1.0, 1.0, (int(n), 2))
+    ang_speed = rng.uniform(-1.0, 1.0, int(n))
+    while True:
+        at_origin = (r == 0).all(axis=1)
+        if not at_origin.any():
+            return r, ang_speed
+        r[at_origin] = rng.uniform(-1.0, 1.0, (int(at_origin.sum()), 2))
+
+
 # --- the scheme's laws and the exact motion --------------------------------------------------
 
 
@@ -65,17 +85,18 @@ def euler_radius(r, ang_speed, timestep: float, nsteps: int) -> np.ndarray:
     return np.sqrt(np.einsum("ij,ij->i", r, r) + nsteps * d * d)
 
 
-def euler_turn(r, ang_speed, timestep: float, nsteps: int, block: int = 4096) -> np.ndarray:
+def euler_turn(r, ang_speed, timestep: float, nsteps: int) -> np.ndarray:
     """Angles (N,) the scheme turns each particle by in ``nsteps``: sum_k atan(d / r_k).
 
-    Summed directly (pairwise, in blocks of steps), O(N * nsteps): a reference
-    for checks, not a fast path.
+    Summed directly (pairwise, in blocks of about 2**21 terms), O(N * nsteps):
+    a reference for checks, not a fast path.
     """
     r = np.asarray(r, dtype=np.float64)
     d = np.asarray(ang_speed, dtype=np.float64) * timestep
     r0_squared = np.einsum("ij,ij->i", r, r)[:, np.newaxis]
     d = d[:, np.newaxis]
     total = np.zeros(r.shape[0])
+    block = max(64, 2**21 // max(r.shape[0], 1))
     for start in range(0, nsteps, block):
         k = np.arange(start, min(start + block, nsteps), dtype=np.float64)
         total += np.arctan(d / np.sqrt(r0_squared + k * (d * d))).sum(axis=1)

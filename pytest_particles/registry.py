@@ -75,7 +75,7 @@ class Backend:
     def __call__(self, *args, **kwargs):
         if "backend" in kwargs:
             raise TypeError(f"{self!r} is already a backend; do not pass backend=")
-        return _fronts[self.kernel](*args, backend=self, **kwargs)
+        return front(self.kernel)(*args, backend=self, **kwargs)
 
     def __repr__(self) -> str:
         state = "available" if self.available else f"unavailable: {self.reason}"
@@ -124,6 +124,12 @@ def define_kernel(kernel: str, front: Callable[..., Any]) -> None:
     """Record the public function that a kernel's Backend objects call."""
     _check_kernel(kernel)
     _fronts[kernel] = front
+
+
+def front(kernel: str) -> Callable[..., Any]:
+    """The public function of ``kernel`` (evolve, distance_matrix or monte_carlo_pi)."""
+    _check_kernel(kernel)
+    return _fronts[kernel]
 
 
 def _add(record: Backend, replace: bool) -> Backend:

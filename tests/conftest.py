@@ -10,9 +10,14 @@ def system(n, seed=0, low=-1.0, high=1.0):
     return rng.uniform(low, high, (n, 2)), rng.uniform(low, high, n)
 
 
-def backend_params(kernel):
-    """One pytest param per registered backend, skipped with its reason when unavailable."""
-    return [
-        pytest.param(b, id=b.name, marks=() if b.available else pytest.mark.skip(reason=b.reason))
-        for b in pp.backends(kernel)
-    ]
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def isolated_registry():
+    """Undo backends registered during the test (pytester runs share this process's registry)."""
+    saved = {kernel: dict(records) for kernel, records in pp.registry._backends.items()}
+    yield
+    for kernel, records in saved.items():
+        pp.registry._backends[kernel].clear()
+        pp.registry._backends[kernel].update(records)

@@ -2,15 +2,14 @@
 
 import numpy as np
 import pytest
-from conftest import backend_params, system
+from conftest import system
 
 import pytest_particles as pp
 from pytest_particles import physics
 
-DISTANCE = backend_params("distance_matrix")
 
 
-@pytest.mark.parametrize("backend", DISTANCE)
+@pytest.mark.kernel("distance_matrix")
 @pytest.mark.parametrize("n", [1, 2, 7, 130, 301])
 def test_matches_reference(backend, n):
     r, _ = system(n, seed=n)
@@ -19,13 +18,13 @@ def test_matches_reference(backend, n):
     physics.check_distance_matrix(d, r)
 
 
-@pytest.mark.parametrize("backend", DISTANCE)
+@pytest.mark.kernel("distance_matrix")
 def test_known_distances(backend):
     r = [[0, 0], [3, 4], [-3, -4]]  # integers are fine, and the origin is no problem here
     np.testing.assert_allclose(backend(r), [[0, 5, 5], [5, 0, 10], [5, 10, 0]], rtol=1e-15)
 
 
-@pytest.mark.parametrize("backend", DISTANCE)
+@pytest.mark.kernel("distance_matrix")
 def test_backends_agree(backend):
     r, _ = system(211, seed=2)
     np.testing.assert_allclose(backend(r), pp.distance_matrix(r, backend="numpy"), rtol=1e-14, atol=1e-15)

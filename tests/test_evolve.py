@@ -2,16 +2,15 @@
 
 import numpy as np
 import pytest
-from conftest import backend_params, system
+from conftest import system
 
 import pytest_particles as pp
 from pytest_particles import physics
 
-EVOLVE = backend_params("evolve")
 ITERATIVE = ("python", "python_fast", "numpy", "numexpr", "cython", "openmp", "multiprocessing")
 
 
-@pytest.mark.parametrize("backend", EVOLVE)
+@pytest.mark.kernel("evolve")
 def test_golden_case(backend):
     case = physics.golden_case()
     result = backend(case.r, case.ang_speed, case.dt)
@@ -19,7 +18,7 @@ def test_golden_case(backend):
     physics.check_evolve(result, case.r, case.ang_speed, case.dt)
 
 
-@pytest.mark.parametrize("backend", EVOLVE)
+@pytest.mark.kernel("evolve")
 @pytest.mark.parametrize(
     "n, dt",
     [
@@ -36,7 +35,7 @@ def test_random_systems_obey_the_scheme(backend, n, dt):
     physics.check_radius_never_shrinks(r, result, physics.steps(dt, 1e-5))
 
 
-@pytest.mark.parametrize("backend", EVOLVE)
+@pytest.mark.kernel("evolve")
 def test_many_steps_both_signs_of_speed(backend):
     r = np.array([[0.3, 0.5], [-0.2, 0.1], [0.7, -0.7], [0.05, 0.0]])
     ang_speed = np.array([1.0, -1.0, 2.5, -0.5])
@@ -48,19 +47,19 @@ def test_many_steps_both_signs_of_speed(backend):
     assert np.all(np.sign(cross) == np.sign(ang_speed))
 
 
-@pytest.mark.parametrize("backend", EVOLVE)
+@pytest.mark.kernel("evolve")
 def test_particles_are_independent(backend):
     r, ang_speed = system(29, seed=3)
     physics.check_permutation(backend, r, ang_speed, 0.01)
 
 
-@pytest.mark.parametrize("backend", EVOLVE)
+@pytest.mark.kernel("evolve")
 def test_steps_compose(backend):
     r, ang_speed = system(17, seed=4)
     physics.check_composition(backend, r, ang_speed, 0.003, 0.004)
 
 
-@pytest.mark.parametrize("backend", EVOLVE)
+@pytest.mark.kernel("evolve")
 def test_iterative_backends_agree_with_cython(backend):
     if backend.name not in ITERATIVE:
         pytest.skip("not an iterative backend")

@@ -4,12 +4,10 @@ import math
 
 import numpy as np
 import pytest
-from conftest import backend_params
 
 import pytest_particles as pp
 from pytest_particles import physics
 
-PI = backend_params("pi")
 # numpy, cython, openmp and multiprocessing draw the same PCG64 streams in the same order
 SAME_STREAMS = ("numpy", "cython", "openmp", "multiprocessing")
 
@@ -18,13 +16,13 @@ def samples_for(backend):
     return 2_000 if backend.name == "multiprocessing_per_sample" else 200_000
 
 
-@pytest.mark.parametrize("backend", PI)
+@pytest.mark.kernel("pi")
 def test_within_five_standard_errors(backend):
     samples = samples_for(backend)
     physics.check_pi(backend(samples, seed=2013), samples)
 
 
-@pytest.mark.parametrize("backend", PI)
+@pytest.mark.kernel("pi")
 def test_same_seed_same_answer_whatever_the_workers(backend):
     samples = samples_for(backend) // 10 + 3  # not a multiple of the stream count
     answers = {backend(samples, seed=7, workers=w) for w in (1, 2, 3)}
@@ -32,7 +30,7 @@ def test_same_seed_same_answer_whatever_the_workers(backend):
     assert backend(samples, seed=8) != answers.pop()  # fixed seeds: deterministic
 
 
-@pytest.mark.parametrize("backend", PI)
+@pytest.mark.kernel("pi")
 @pytest.mark.parametrize("samples", [1, 2, 63, 65])
 def test_tiny_sample_counts(backend, samples):
     estimate = backend(samples, seed=1)

@@ -2,13 +2,10 @@
 
 import numpy as np
 import pytest
-from conftest import backend_params, system
+from conftest import system
 
 import pytest_particles as pp
 
-EVOLVE = backend_params("evolve")
-DISTANCE = backend_params("distance_matrix")
-PI = backend_params("pi")
 R, SPEED = system(4, seed=0)
 
 BAD_EVOLVE = [
@@ -41,14 +38,14 @@ BAD_EVOLVE = [
 ]
 
 
-@pytest.mark.parametrize("backend", EVOLVE)
+@pytest.mark.kernel("evolve")
 @pytest.mark.parametrize("r, ang_speed, dt, keywords, error, message", BAD_EVOLVE)
 def test_evolve_rejects_bad_input(backend, r, ang_speed, dt, keywords, error, message):
     with pytest.raises(error, match=message):
         backend(r, ang_speed, dt, **keywords)
 
 
-@pytest.mark.parametrize("backend", EVOLVE)
+@pytest.mark.kernel("evolve")
 def test_evolve_accepts_odd_layouts_and_leaves_inputs_alone(backend):
     r, ang_speed = system(9, seed=1)
     expected = pp.evolve(r, ang_speed, 0.001, backend="python_fast")
@@ -70,7 +67,7 @@ def test_evolve_accepts_odd_layouts_and_leaves_inputs_alone(backend):
     assert ints.dtype == np.float64 and ints.shape == (2, 2)
 
 
-@pytest.mark.parametrize("backend", EVOLVE)
+@pytest.mark.kernel("evolve")
 def test_evolve_empty_and_zero_time(backend):
     empty = backend(np.empty((0, 2)), np.empty(0), 0.1)
     assert empty.shape == (0, 2) and empty.dtype == np.float64
@@ -89,14 +86,14 @@ BAD_DISTANCE = [
 ]
 
 
-@pytest.mark.parametrize("backend", DISTANCE)
+@pytest.mark.kernel("distance_matrix")
 @pytest.mark.parametrize("r, keywords, error, message", BAD_DISTANCE)
 def test_distance_rejects_bad_input(backend, r, keywords, error, message):
     with pytest.raises(error, match=message):
         backend(r, **keywords)
 
 
-@pytest.mark.parametrize("backend", DISTANCE)
+@pytest.mark.kernel("distance_matrix")
 def test_distance_empty_and_layouts(backend):
     assert backend(np.empty((0, 2))).shape == (0, 0)
     r, _ = system(6, seed=2)
@@ -107,7 +104,7 @@ def test_distance_empty_and_layouts(backend):
     np.testing.assert_allclose(backend(r.astype(np.float32)), pp.distance_matrix(r.astype(np.float32)), rtol=1e-14)
 
 
-@pytest.mark.parametrize("backend", DISTANCE)
+@pytest.mark.kernel("distance_matrix")
 def test_distance_too_large_for_memory_fails_before_any_work(backend):
     r = np.ones((2_000_000, 2))  # the result would need 29 TiB
     with pytest.raises(MemoryError, match=r"2000000 x 2000000 float64 distance matrix needs 29\d\d\d.\d GiB"):
@@ -127,7 +124,7 @@ BAD_PI = [
 ]
 
 
-@pytest.mark.parametrize("backend", PI)
+@pytest.mark.kernel("pi")
 @pytest.mark.parametrize("samples, keywords, error, message", BAD_PI)
 def test_pi_rejects_bad_input(backend, samples, keywords, error, message):
     with pytest.raises(error, match=message):

@@ -1,0 +1,294 @@
+"""The pytest plugin: wiring over the registry and the reference physics.
+
+Registered through the ``pytest11`` entry point as ``particles`` (disable it
+with ``-p no:particles``).  ``@pytest.mark.kernel(name, backends=None,
+sizes=None)`` runs a test once per backend (and size); the fixtures
+``backend``, ``size``, ``particle_system``, ``reference_case`` and
+``assert_physics`` give it what it needs; tests that also use
+pytest-benchmark's ``benchmark`` get a group and extra_info.
+"""
+
+from __future__ import annotations
+
+import argparse
+import numbers
+
+import pytest
+
+from . import physics, registry
+from .bench import work_done
+
+KERNEL_MARKER = "kernel(name, backends=None, sizes=None): run the test once per backend of kernel `name` " \
+    "(evolve, distance_matrix or pi), or of the listed backends, and once per size when sizes are given"
+MARKER_KEYWORDS = ("backends", "sizes")
+
+
+# --- options ---------------------------------------------------------------------------------
+
+
+def parse_names(text: str) -> list[str]:
+    """A comma-separated list of backend names."""
+    names = [name.strip() for name in str(text).replace(" ", ",").split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated backend names, got {text!r}")
+    return names
+
+
+def parse_sizes(text: str) -> list[int]:
+    """A comma-separated list of sizes, each an int >= 1."""
+    sizes = []
+    for part in str(text).replace(" ", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            size = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"sizes must be whole numbers >= 1, got {part.strip()!r} in {text!r}") from None
+        if size < 1:
+            raise argparse.ArgumentTypeError(f"sizes must be whole numbers >= 1, got {size} in {text!r}")
+        sizes.append(size)
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes, got {text!r}")
+    return sizes
+
+
+def add_options(addoption, prefix: str = "particles-") -> None:
+    """The plugin's command-line options, reusable by other front ends."""
+    addoption(
+        f"--{prefix}backends", metavar="NAMES", type=parse_names, default=None,
+        help="Run kernel-marked tests only for these backends (comma-separated). Ini: particles_backends.",
+    )
+    addoption(
+        f"--{prefix}sizes", metavar="SIZES", type=parse_sizes, default=None,
+        help="Override the sizes of kernel-marked tests (comma-separated ints). Ini: particles_sizes.",
+    )
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("particles", "pytest-particles: check and benchmark every backend of a kernel")
+    add_options(group.addoption)
+    parser.addini("particles_backends", "Backends to run in kernel-marked tests (comma-separated)", default="")
+    parser.addini("particles_sizes", "Sizes for kernel-marked tests (comma-separated ints)", default="")
+
+
+def _setting(config, name: str, parse):
+    """The command-line value of a setting, else its ini value, else None."""
+    value = config.getoption(name)
+    if value is not None:
+        return value
+    text = config.getini(name).strip()
+    if not text:
+        return None
+    try:
+        return parse(text)
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"ini option {name}: {exc}") from None
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", KERNEL_MARKER)
+    if config.pluginmanager.hasplugin("benchmark"):
+        config.pluginmanager.register(BenchmarkHooks(), "particles-benchmark")
+    config._particles_backends = _setting(config, "particles_backends", parse_names)
+    config._particles_sizes = _setting(config, "particles_sizes", parse_sizes)
+    if config._particles_backends:
+        known = {b.name for kernel in registry.KERNELS for b in registry.backends(kernel)}
+        unknown = [name for name in config._particles_backends if name not in known]
+        if unknown:
+            raise pytest.UsageError(
+                f"--particles-backends: unknown backend {', '.join(map(repr, unknown))}; "
+                f"registered: {', '.join(sorted(known))}"
+            )
+
+
+def pytest_report_header(config):
+    lines = []
+    for kernel in registry.KERNELS:
+        records = registry.backends(kernel)
+        lines.append(f"particles {kernel}: {', '.join(b.name for b in records if b.available) or 'none'}")
+        lines += [f"  unavailable {b.name}: {b.reason}" for b in records if not b.available]
+    return lines
+
+
+# --- parametrization -------------------------------------------------------------------------
+
+
+def _marker_arguments(marker):
+    """The kernel, backend records and sizes of a kernel marker, or a readable collection error."""
+    if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+        pytest.fail(f"@pytest.mark.kernel takes one kernel name, one of {', '.join(registry.KERNELS)}; "
+                    f"got arguments {marker.args!r}", pytrace=False)
+    kernel = marker.args[0]
+    if kernel not in registry.KERNELS:
+        pytest.fail(f"@pytest.mark.kernel: unknown kernel {kernel!r}; use one of {', '.join(registry.KERNELS)}",
+                    pytrace=False)
+    unknown = sorted(set(marker.kwargs) - set(MARKER_KEYWORDS))
+    if unknown:
+        pytest.fail(f"@pytest.mark.kernel: unknown argument {', '.join(unknown)}; it takes backends= and sizes=",
+                    pytrace=False)
+    records = registry.backends(kernel)
+    names = marker.kwargs.get("backends")
+    if names is not None:
+        names = [names] if isinstance(names, str) else list(names)
+        by_name = {b.name: b for b in records}
+        missing = [name for name in names if name not in by_name]
+        if missing:
+            pytest.fail(f"@pytest.mark.kernel({kernel!r}): backend {', '.join(map(repr, missing))} is not registered; "
+                        f"registered {kernel} backends: {', '.join(by_name)}", pytrace=False)
+        records = [by_name[name] for name in names]
+    sizes = marker.kwargs.get("sizes")
+    if sizes is not None:
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if not sizes or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
+            pytest.fail(f"@pytest.mark.kernel({kernel!r}): sizes must be ints >= 1; got {marker.kwargs['sizes']!r}",
+                        pytrace=False)
+    return kernel, records, sizes
+
+
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("kernel")
+    if marker is None:
+        return
+    kernel, records, sizes = _marker_arguments(marker)
+    if "backend" not in metafunc.fixturenames:  # a test that only benchmarks still runs once per backend
+        metafunc.fixturenames.append("backend")
+    metafunc.parametrize(
+        "backend",
+        [
+            pytest.param(b.name, marks=() if b.available else pytest.mark.skip(
+                reason=f"{kernel} backend {b.name!r} is not available: {b.reason}"))
+            for b in records
+        ],
+        ids=[b.name for b in records],
+        indirect=True,
+    )
+    override = metafunc.config._particles_sizes
+    if sizes is not None or (override and "size" in metafunc.fixturenames):
+        if "size" not in metafunc.fixturenames:
+            metafunc.fixturenames.append("size")
+        sizes = override or sizes
+        metafunc.parametrize("size", sizes, ids=[str(s) for s in sizes], indirect=True)
+
+
+def pytest_collection_modifyitems(config, items):
+    wanted = config._particles_backends
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        marked = item.get_closest_marker("kernel") is not None and callspec is not None
+        (drop if marked and callspec.params.get("backend") not in wanted else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# --- pytest-benchmark ------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    marker = item.get_closest_marker("kernel")
+    bench = getattr(item, "funcargs", {}).get("benchmark")
+    if marker is None or bench is None or not hasattr(bench, "extra_info"):
+        return (yield)
+    kernel = marker.args[0]
+    params = item.callspec.params
+    size = params.get("size")
+    if getattr(bench, "group", None) is None:
+        bench.group = f"{kernel}[{size}]" if size is not None else kernel
+    bench.extra_info.update(kernel=kernel, backend=params["backend"], size=size)
+    try:
+        return (yield)
+    finally:
+        record = item.funcargs.get("backend")
+        work = getattr(record, "last_work", None)
+        if work is not None:
+            bench.extra_info.update(work=work[0], work_unit=work[1])
+
+
+class BenchmarkHooks:
+    """Hooks of pytest-benchmark, registered only when it is active (its hook specs exist then)."""
+
+    @staticmethod
+    @pytest.hookimpl(wrapper=True)
+    def pytest_benchmark_group_stats(config, benchmarks, group_by):
+        """Let ``--benchmark-group-by=param:NAME`` group benchmarks that lack that parameter.
+
+        pytest-benchmark raises on a benchmark without the parameter (a plain
+        test, or a kernel test without sizes grouped by param:size).  Such
+        benchmarks get NAME=None, on copies of their params only.
+        """
+        names = [part[len("param:"):] for part in group_by.split(",") if part.startswith("param:")]
+        for bench in benchmarks:
+            params = bench.get("params") or {}
+            missing = [name for name in names if name not in params]
+            if missing or bench.get("params") is None:
+                bench["params"] = {**params, **dict.fromkeys(missing)}
+        return (yield)
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+class _RecordingBackend(registry.Backend):
+    """The test's Backend, remembering the work of its last call for benchmark extra_info."""
+
+    __slots__ = ("last_work",)
+
+    def __init__(self, record: registry.Backend):
+        for name in registry.Backend.__slots__:
+            setattr(self, name, getattr(record, name))
+        self.last_work = None
+
+    def __call__(self, *args, **kwargs):
+        result = super().__call__(*args, **kwargs)
+        self.last_work = work_done(self.kernel, *args, **kwargs)
+        return result
+
+
+@pytest.fixture
+def backend(request):
+    """The Backend of the current parameter; call it like the kernel's public function without backend=."""
+    if not hasattr(request, "param"):
+        pytest.fail("the backend fixture needs a kernel marker, e.g. @pytest.mark.kernel('evolve')", pytrace=False)
+    kernel = request.node.get_closest_marker("kernel").args[0]
+    record = next(b for b in registry.backends(kernel) if b.name == request.param)
+    return _RecordingBackend(record)
+
+
+@pytest.fixture
+def size(request):
+    """The current size of a kernel-marked test with sizes."""
+    if not hasattr(request, "param"):
+        pytest.fail("the size fixture needs sizes: @pytest.mark.kernel(..., sizes=[...]) or --particles-sizes",
+                    pytrace=False)
+    return request.param
+
+
+@pytest.fixture
+def particle_system():
+    """Factory ``particle_system(n, seed=0) -> (r, ang_speed)``: the book's x, y, ang_speed uniform in (-1, 1)."""
+    return physics.particle_system
+
+
+@pytest.fixture
+def reference_case():
+    """The book's golden case for evolve: ``.r``, ``.ang_speed``, ``.dt``, ``.expected``, ``.tolerance``."""
+    return physics.golden_case()
+
+
+class AssertPhysics:
+    """Reference-physics assertions; each raises an AssertionError saying what broke and by how much."""
+
+    evolve = staticmethod(physics.check_evolve)
+    golden = staticmethod(physics.check_golden)
+    distance_matrix = staticmethod(physics.check_distance_matrix)
+    pi = staticmethod(physics.check_pi)
+
+
+@pytest.fixture
+def assert_physics():
+    """``.evolve(result, r, ang_speed, dt, timestep=1e-5)``, ``.distance_matrix(D, r)``, ``.pi(estimate, samples, sigmas=5)``."""
+    return AssertPhysics()
