@@ -24,9 +24,6 @@ SKIP_SLOW = os.environ.get("ASV_SKIP_SLOW", "") not in ("", "0")
 # not timed at all: they would take many seconds per sample.
 PURE_PYTHON_MAX_WORK = {"python": 3e6, "python_fast": 3e6, "multiprocessing_per_sample": 3e3}
 
-# Backends that use more than one core: the gate gives them a wider threshold.
-PARALLEL = ("openmp", "multiprocessing", "multiprocessing_per_sample", "numexpr", "ipyparallel")
-
 
 def backend_names(kernel):
     """Every backend registered for ``kernel`` at the commit that discovers the suite."""

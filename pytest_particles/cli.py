@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__, bench
+from . import __version__, bench, gate
 from .registry import KERNELS, backends
 
 PROG = "pytest-particles"
@@ -164,6 +164,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the particles, points and pi samples (default %(default)s)")
     p.add_argument("--json", metavar="FILE", help="also write the records and machine info to FILE as JSON")
     p.set_defaults(handler=_cmd_bench, subparser=p)
+
+    p = commands.add_parser(
+        "gate",
+        help="pre-merge gate: is HEAD slower than BASE? (asv, rounds interleaved, flagged cells confirmed)",
+        description=(
+            "Run the asv suite on BASE and HEAD with rounds interleaved, re-run what was flagged and report "
+            "confirmed regressions. Thresholds: single-thread backends "
+            f"{gate.THRESHOLDS['serial']:.0%}, parallel ones {gate.THRESHOLDS['parallel']:.0%}. "
+            "Exit codes: 0 no confirmed regression, 1 confirmed regression, 2 a benchmark is broken at HEAD, "
+            "3 the gate could not run."
+        ),
+    )
+    p.add_argument("base", metavar="BASE", help="the commit to compare against (e.g. main)")
+    p.add_argument("head", metavar="HEAD", nargs="?", default="HEAD", help="the commit to check (default HEAD)")
+    p.add_argument("--bench", default=gate.DEFAULT_BENCH, metavar="REGEX",
+                   help="asv benchmarks to run (regular expression, default %(default)r: every timing benchmark)")
+    p.add_argument("--rounds", type=_positive_int, default=gate.DEFAULT_ROUNDS, metavar="N",
+                   help="interleaved rounds per commit (default %(default)s)")
+    p.add_argument("--instructions", action="store_true",
+                   help="compare instruction counts of the single-thread kernels under valgrind instead of times "
+                   f"(threshold {gate.INSTRUCTION_THRESHOLD:.0%}%)")  # %% for argparse
+    p.add_argument("--config", default="asv.conf.json", metavar="PATH", help="asv configuration (default %(default)s)")
+    p.set_defaults(handler=_cmd_gate, subparser=p)
     return parser
 
 
@@ -317,6 +340,31 @@ def _cmd_bench(args) -> int:
             print(f"{PROG} bench: cannot write {args.json}: {exc}", file=sys.stderr)
             return 1
     return 1 if any(r.error for r in records) else 0
+
+
+def _cmd_gate(args) -> int:
+    stderr = Console(stderr=True, highlight=False)
+    outcome = gate.run(args.base, args.head, config=args.config, bench=args.bench, rounds=args.rounds,
+                       instructions=args.instructions, log=lambda line: stderr.print(line, markup=False))
+    console = _stdout_console()
+    if outcome.cells:
+        unit = "instructions" if args.instructions else "median time"
+        table = Table(title=f"pytest-particles gate {args.base} {args.head}", box=box.SIMPLE_HEAVY)
+        for column in ("benchmark", f"BASE {unit}", f"HEAD {unit}", "HEAD / BASE", "threshold", "verdict"):
+            table.add_column(column, justify="left" if column in ("benchmark", "verdict") else "right")
+        shown = [c for c in outcome.cells if c.flagged] if outcome.code == gate.OK else outcome.cells
+        for c in sorted(shown, key=lambda c: -c.ratio)[:40]:
+            base, head = (f"{c.base:,.0f}", f"{c.head:,.0f}") if args.instructions else (
+                format_time(c.base), format_time(c.head))
+            verdict = Text("REGRESSION", style="bold red") if c.flagged else Text("ok")
+            table.add_row(c.label, base, head, f"{c.ratio:.3f}", f"+{c.threshold:.0%}", verdict)
+        if shown:
+            console.print(table)
+    for label in outcome.broken:
+        console.print(Text(f"broken at HEAD: {label}", style="red"))
+    style = {gate.OK: "green", gate.REGRESSION: "bold red", gate.BROKEN: "red", gate.CANNOT_RUN: "yellow"}
+    console.print(Text(f"gate: {outcome.message} (exit {outcome.code})", style=style[outcome.code]))
+    return outcome.code
 
 
 def _bench_table(rows: list[tuple], caption: str, with_note: bool) -> Table:

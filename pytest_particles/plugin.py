@@ -16,11 +16,13 @@ import numbers
 import pytest
 
 from . import physics, registry
-from .bench import work_done
+from .bench import interleaved_ratio, work_done
 
 KERNEL_MARKER = "kernel(name, backends=None, sizes=None): run the test once per backend of kernel `name` " \
     "(evolve, distance_matrix or pi), or of the listed backends, and once per size when sizes are given"
 MARKER_KEYWORDS = ("backends", "sizes")
+SPEEDUP_MARKER = "speedup(over, at_least): on a kernel-marked test, fail when its backend is not at least " \
+    "`at_least` times faster than backend `over` on the test's own call, both timed in this session, interleaved"
 
 
 # --- options ---------------------------------------------------------------------------------
@@ -87,6 +89,7 @@ def _setting(config, name: str, parse):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", KERNEL_MARKER)
+    config.addinivalue_line("markers", SPEEDUP_MARKER)
     if config.pluginmanager.hasplugin("benchmark"):
         config.pluginmanager.register(BenchmarkHooks(), "particles-benchmark")
     config._particles_backends = _setting(config, "particles_backends", parse_names)
@@ -187,25 +190,71 @@ def pytest_collection_modifyitems(config, items):
 # --- pytest-benchmark ------------------------------------------------------------------------
 
 
+def _speedup_arguments(item, kernel: str):
+    """``over`` and ``at_least`` of a speedup marker, or a readable error."""
+    marker = item.get_closest_marker("speedup")
+    if marker is None:
+        return None
+    if kernel is None:
+        pytest.fail("@pytest.mark.speedup needs @pytest.mark.kernel(...) on the same test", pytrace=False)
+    unknown = sorted(set(marker.kwargs) - {"over", "at_least"})
+    if marker.args or unknown:
+        pytest.fail(f"@pytest.mark.speedup takes keywords over= and at_least=; got {marker.args!r} {unknown}",
+                    pytrace=False)
+    over, at_least = marker.kwargs.get("over"), marker.kwargs.get("at_least")
+    names = [b.name for b in registry.backends(kernel)]
+    if over not in names:
+        pytest.fail(f"@pytest.mark.speedup: over={over!r} is not a registered {kernel} backend; "
+                    f"registered: {', '.join(names)}", pytrace=False)
+    if isinstance(at_least, bool) or not isinstance(at_least, numbers.Real) or not at_least > 0:
+        pytest.fail(f"@pytest.mark.speedup: at_least must be a number > 0; got {at_least!r}", pytrace=False)
+    return over, float(at_least)
+
+
+def _check_speedup(record, over: str, at_least: float, bench) -> None:
+    """Time the test's last call on its backend and on ``over``, interleaved; fail if too slow."""
+    if record is None or record.last_call is None:
+        pytest.fail("@pytest.mark.speedup: the test never called its backend fixture, so there is nothing to "
+                    "time (call backend(...), or benchmark(backend, ...))", pytrace=False)
+    other = next(b for b in registry.backends(record.kernel) if b.name == over)
+    if not other.available:
+        pytest.skip(f"speedup over {over!r} not checked: {over!r} is not available: {other.reason}")
+    args, kwargs = record.last_call
+    ratio = interleaved_ratio(lambda: record.run_public(*args, **kwargs), lambda: other(*args, **kwargs))
+    if bench is not None:
+        bench.extra_info[f"speedup_over_{over}"] = round(ratio.median, 3)
+    if not ratio.median >= at_least:
+        pytest.fail(
+            f"{record.kernel} backend {record.name!r} is {ratio.median:.3g}x faster than {over!r} "
+            f"(rounds {ratio.low:.3g}x to {ratio.high:.3g}x, {ratio.rounds} rounds interleaved); "
+            f"expected at least {at_least:g}x",
+            pytrace=False,
+        )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     marker = item.get_closest_marker("kernel")
+    kernel = marker.args[0] if marker is not None and marker.args else None
+    speedup = _speedup_arguments(item, kernel)
     bench = getattr(item, "funcargs", {}).get("benchmark")
-    if marker is None or bench is None or not hasattr(bench, "extra_info"):
+    if not hasattr(bench, "extra_info"):
+        bench = None
+    if marker is None:
         return (yield)
-    kernel = marker.args[0]
     params = item.callspec.params
     size = params.get("size")
-    if getattr(bench, "group", None) is None:
-        bench.group = f"{kernel}[{size}]" if size is not None else kernel
-    bench.extra_info.update(kernel=kernel, backend=params["backend"], size=size)
-    try:
-        return (yield)
-    finally:
-        record = item.funcargs.get("backend")
-        work = getattr(record, "last_work", None)
-        if work is not None:
-            bench.extra_info.update(work=work[0], work_unit=work[1])
+    if bench is not None:
+        if getattr(bench, "group", None) is None:
+            bench.group = f"{kernel}[{size}]" if size is not None else kernel
+        bench.extra_info.update(kernel=kernel, backend=params["backend"], size=size)
+    result = yield
+    record = item.funcargs.get("backend")
+    if bench is not None and getattr(record, "last_work", None) is not None:
+        bench.extra_info.update(work=record.last_work[0], work_unit=record.last_work[1])
+    if speedup is not None and params["backend"] != speedup[0] and not getattr(bench, "disabled", False):
+        _check_speedup(record, *speedup, bench)
+    return result
 
 
 class BenchmarkHooks:
@@ -233,18 +282,23 @@ class BenchmarkHooks:
 
 
 class _RecordingBackend(registry.Backend):
-    """The test's Backend, remembering the work of its last call for benchmark extra_info."""
+    """The test's Backend, remembering its last call: the work for extra_info, the arguments for speedup."""
 
-    __slots__ = ("last_work",)
+    __slots__ = ("last_work", "last_call")
 
     def __init__(self, record: registry.Backend):
         for name in registry.Backend.__slots__:
             setattr(self, name, getattr(record, name))
-        self.last_work = None
+        self.last_work = self.last_call = None
+
+    def run_public(self, *args, **kwargs):
+        """Call the kernel's public function with this backend, without recording."""
+        return super().__call__(*args, **kwargs)
 
     def __call__(self, *args, **kwargs):
         result = super().__call__(*args, **kwargs)
         self.last_work = work_done(self.kernel, *args, **kwargs)
+        self.last_call = (args, kwargs)
         return result
 
 

@@ -322,3 +322,79 @@ def test_particle_system_and_reference_case_fixtures(pytester):
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+SPEEDUP_TEST = """
+import pytest
+
+@pytest.mark.kernel("evolve", backends=["python", "cython", "mine"], sizes=[50])
+@pytest.mark.speedup(over="python", at_least={at_least})
+def test_fast(backend, size, particle_system, benchmark):
+    r, ang_speed = particle_system(size)
+    benchmark(backend, r, ang_speed, 0.002)
+"""
+
+SLOW_CONFTEST = """
+import time
+import pytest_particles as pp
+
+@pp.register_backend("evolve", "mine")
+def evolve_mine(r, ang_speed, timestep, nsteps):
+    pp.evolution.evolve_python(r, ang_speed, timestep, nsteps)
+    time.sleep(0.002)  # slower than the book's naive loop: never 2x faster than it
+"""
+
+
+def test_speedup_marker_passes_a_fast_backend_and_fails_a_slow_one(pytester):
+    pytester.makeconftest(SLOW_CONFTEST)
+    pytester.makepyfile(SPEEDUP_TEST.format(at_least=2))
+    result = pytester.runpytest("-v", "--benchmark-max-time=0.01", "--benchmark-json=bench.json")
+    # python itself is not checked against itself; cython is far more than 2x faster; mine is slower
+    result.stdout.fnmatch_lines(["*test_fast[[]python-50[]] PASSED*", "*test_fast[[]cython-50[]] PASSED*",
+                                 "*test_fast[[]mine-50[]] FAILED*"])
+    result.stdout.fnmatch_lines([
+        "*evolve backend 'mine' is *x faster than 'python' (rounds *x to *x, * rounds interleaved); "
+        "expected at least 2x*"
+    ])
+    data = json.loads((pytester.path / "bench.json").read_text())
+    cython = next(b for b in data["benchmarks"] if b["name"] == "test_fast[cython-50]")
+    assert cython["extra_info"]["speedup_over_python"] > 2
+
+
+@pytest.mark.parametrize(
+    "marker, message",
+    [
+        ('over="fortran", at_least=2', "*over='fortran' is not a registered evolve backend*"),
+        ('over="python", at_least=0', "*at_least must be a number > 0; got 0*"),
+        ('over="python", at_least=2, within=3', "*takes keywords over= and at_least=*"),
+    ],
+)
+def test_bad_speedup_markers(pytester, marker, message):
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.kernel("evolve", backends=["cython"])
+        @pytest.mark.speedup({marker})
+        def test_x(backend):
+            backend([[1.0, 0.0]], [1.0], 1e-4)
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([message])
+
+
+def test_speedup_without_kernel_marker(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.speedup(over="python", at_least=2)
+        def test_x():
+            pass
+        """
+    )
+    result = pytester.runpytest("--strict-markers")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.speedup needs @pytest.mark.kernel(...)*"])
