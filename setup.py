@@ -28,7 +28,8 @@ DIRECTIVES = {
     "cdivision": True,
     "initializedcheck": False,
 }
-MODULES = ["_evolve", "_distance", "_pi"]
+# Every src/NAME.pyx becomes the private module pytest_particles.NAME.
+MODULES = sorted(os.path.splitext(name)[0] for name in os.listdir("src") if name.endswith(".pyx"))
 
 
 def openmp_supported(compiler):

@@ -1,0 +1,144 @@
+"""The pre-merge gate, run for real: asv builds and runs commits of a scratch clone."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_particles import gate
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "pytest_particles.cli"]
+BENCH = r"time_evolve\('(cython|numpy)', 100\)"
+
+
+def git(*args, cwd):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", *args], cwd=cwd,
+                          check=True, capture_output=True, text=True).stdout.strip()
+
+
+def commit_change(repo: Path, base: str, old: str, new: str, message: str) -> str:
+    """A commit on ``base`` that replaces ``old`` by ``new`` in evolution.py; returns its hash."""
+    git("checkout", "-q", "--detach", base, cwd=repo)
+    source = repo / "pytest_particles" / "evolution.py"
+    text = source.read_text()
+    assert old in text
+    source.write_text(text.replace(old, new, 1))
+    git("commit", "-q", "-am", message, cwd=repo)
+    return git("rev-parse", "HEAD", cwd=repo)
+
+
+CYTHON_CALL = "    _compiled.module.c_evolve(r, ang_speed, timestep, nsteps)\n"
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    """A clone of this repository with commits: identical code, cython twice as slow, cython broken."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = tmp_path_factory.mktemp("gate") / "repo"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
+    # the working tree's gate and benchmarks, so the test checks what is being changed
+    for part in ("benchmarks", "pytest_particles", "src", "asv.conf.json", "setup.py", "pyproject.toml"):
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, repo / part, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
+        else:
+            shutil.copy(source, repo / part)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "--allow-empty", "-m", "base", cwd=repo)
+    base = git("rev-parse", "HEAD", cwd=repo)
+    git("commit", "-q", "--allow-empty", "-m", "identical", cwd=repo)
+    commits = {"base": base, "identical": git("rev-parse", "HEAD", cwd=repo)}
+    commits["slow"] = commit_change(repo, base, CYTHON_CALL, CYTHON_CALL + CYTHON_CALL.replace(
+        "(r,", "(r.copy(),"), "cython does its work twice")
+    commits["broken"] = commit_change(repo, base, CYTHON_CALL, '    raise RuntimeError("broken")\n',
+                                      "cython is broken")
+    git("checkout", "-q", "--detach", base, cwd=repo)
+    return repo, commits
+
+
+def run_gate(repo, base, head, *extra):
+    return subprocess.run([*CLI, "gate", base, head, "--config", str(repo / "asv.conf.json"), *extra],
+                          capture_output=True, text=True, timeout=1800)
+
+
+def test_bad_ref_is_exit_3():
+    done = subprocess.run([*CLI, "gate", "no-such-ref", "--config", str(ROOT / "asv.conf.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert "'no-such-ref' is not a commit" in done.stdout
+
+
+def test_missing_configuration_is_exit_3(tmp_path):
+    done = subprocess.run([*CLI, "gate", "HEAD", "--config", str(tmp_path / "asv.conf.json")],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 3
+    assert "no asv configuration at" in done.stdout
+
+
+def test_instructions_without_valgrind_is_exit_3(tmp_path):
+    # a PATH with python and git but no valgrind
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("git",):
+        os.symlink(shutil.which(tool), bin_dir / tool)
+    env = dict(os.environ, PATH=str(bin_dir))
+    done = subprocess.run([*CLI, "gate", "HEAD", "HEAD", "--instructions", "--config", str(ROOT / "asv.conf.json")],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 3
+    assert "valgrind is not installed" in done.stdout
+
+
+def test_compare_flags_only_slowdowns_past_the_threshold():
+    base = {("b.time_x", ("'cython'", "100")): (1.0, [1.0, 1.01, 0.99]),
+            ("b.time_x", ("'openmp'", "100")): (1.0, [1.0, 1.0, 1.0]),
+            ("b.time_x", ("'numpy'", "100")): (1.0, [1.0, 1.0]),
+            ("b.time_x", ("'python'", "100")): (float("nan"), None)}
+    head = {("b.time_x", ("'cython'", "100")): (1.1, [1.1, 1.11, 1.09]),  # +10 % on a single-thread backend
+            ("b.time_x", ("'openmp'", "100")): (1.1, [1.1, 1.1, 1.1]),  # +10 % on a parallel one: within 15 %
+            ("b.time_x", ("'numpy'", "100")): (None, None),  # fails at HEAD
+            ("b.time_x", ("'python'", "100")): (1.0, [1.0])}  # skipped at BASE: not compared
+    cells, broken = gate.compare(base, head)
+    assert broken == ["b.time_x('numpy', 100)"]
+    verdicts = {c.label: c.flagged for c in cells}
+    assert verdicts == {"b.time_x('cython', 100)": True, "b.time_x('openmp', 100)": False}
+
+
+@pytest.mark.timeout(1800)
+def test_timed_gate_on_real_commits(scratch):
+    repo, commits = scratch
+    identical = run_gate(repo, commits["base"], commits["identical"], "--bench", BENCH, "--rounds", "2")
+    assert identical.returncode in (0, 1), identical.stdout + identical.stderr  # timing: decided, not asserted
+    assert "gate: " in identical.stdout
+
+    slow = run_gate(repo, commits["base"], commits["slow"], "--bench", BENCH, "--rounds", "2")
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    assert "time_evolve('cython', 100)" in slow.stdout and "REGRESSION" in slow.stdout
+    assert "confirmed regression" in slow.stdout
+
+    broken = run_gate(repo, commits["base"], commits["broken"], "--bench", BENCH, "--rounds", "2")
+    assert broken.returncode == 2, broken.stdout + broken.stderr
+    assert "broken at HEAD: evolve.TimeEvolve.time_evolve('cython', 100)" in broken.stdout
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instruction_gate_on_real_commits(scratch):
+    repo, commits = scratch
+    identical = run_gate(repo, commits["base"], commits["identical"], "--instructions")
+    assert identical.returncode == 0, identical.stdout + identical.stderr
+    assert "no instruction-count regression in 7 kernels" in identical.stdout
+
+    slow = run_gate(repo, commits["base"], commits["slow"], "--instructions")
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    line = next(line for line in slow.stdout.splitlines() if "evolve.cython" in line)
+    assert "REGRESSION" in line and " 2.0" in line  # twice the work, twice the instructions
+
+    broken = run_gate(repo, commits["base"], commits["broken"], "--instructions")
+    assert broken.returncode == 2, broken.stdout + broken.stderr
+    assert "broken at HEAD: evolve.cython" in broken.stdout
