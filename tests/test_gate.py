@@ -94,19 +94,30 @@ def test_instructions_without_valgrind_is_exit_3(tmp_path):
     assert "valgrind is not installed" in done.stdout
 
 
+def rounds_of(*bests, per_round=gate.SAMPLES_PER_ROUND):
+    """asv samples for rounds whose best samples are ``bests`` (the others a little slower)."""
+    return [best * (1 + 0.01 * i) for best in bests for i in range(per_round)]
+
+
 def test_compare_flags_only_slowdowns_past_the_threshold():
-    base = {("b.time_x", ("'cython'", "100")): (1.0, [1.0, 1.01, 0.99]),
-            ("b.time_x", ("'openmp'", "100")): (1.0, [1.0, 1.0, 1.0]),
-            ("b.time_x", ("'numpy'", "100")): (1.0, [1.0, 1.0]),
-            ("b.time_x", ("'python'", "100")): (float("nan"), None)}
-    head = {("b.time_x", ("'cython'", "100")): (1.1, [1.1, 1.11, 1.09]),  # +10 % on a single-thread backend
-            ("b.time_x", ("'openmp'", "100")): (1.1, [1.1, 1.1, 1.1]),  # +10 % on a parallel one: within 15 %
-            ("b.time_x", ("'numpy'", "100")): (None, None),  # fails at HEAD
-            ("b.time_x", ("'python'", "100")): (1.0, [1.0])}  # skipped at BASE: not compared
-    cells, broken = gate.compare(base, head)
+    key = "b.time_x"
+    base = {(key, ("'cython'", "100")): (1.0, rounds_of(1.0, 1.0, 1.0, 1.0)),
+            (key, ("'openmp'", "100")): (1.0, rounds_of(1.0, 1.0, 1.0, 1.0)),
+            (key, ("'numpy'", "100")): (1.0, rounds_of(1.0, 1.0, 1.0, 1.0)),
+            (key, ("'numexpr'", "100")): (1.0, rounds_of(1.0, 1.0, 1.0, 1.0)),
+            (key, ("'python_fast'", "100")): (1.0, rounds_of(1.0, 1.0, 1.0, 1.0)),
+            (key, ("'python'", "100")): (float("nan"), None)}
+    head = {(key, ("'cython'", "100")): (1.1, rounds_of(1.1, 1.1, 1.1, 1.1)),  # +10 % single-thread: flagged
+            (key, ("'openmp'", "100")): (1.1, rounds_of(1.1, 1.1, 1.1, 1.1)),  # +10 % parallel: within 15 %
+            (key, ("'numpy'", "100")): (None, None),  # fails at HEAD
+            (key, ("'numexpr'", "100")): (1.0, rounds_of(1.0, 3.0, 1.0, 1.0)),  # one round under load
+            (key, ("'python_fast'", "100")): (1.1, rounds_of(1.1, 1.1, 1.0, 1.1)),  # 3 of 4 rounds: flagged
+            (key, ("'python'", "100")): (1.0, [1.0])}  # skipped at BASE: not compared
+    cells, broken = gate.compare(base, head, rounds=4)
     assert broken == ["b.time_x('numpy', 100)"]
     verdicts = {c.label: c.flagged for c in cells}
-    assert verdicts == {"b.time_x('cython', 100)": True, "b.time_x('openmp', 100)": False}
+    assert verdicts == {"b.time_x('cython', 100)": True, "b.time_x('openmp', 100)": False,
+                        "b.time_x('numexpr', 100)": False, "b.time_x('python_fast', 100)": True}
 
 
 @pytest.mark.timeout(1800)
