@@ -122,3 +122,17 @@ def numexpr_threads(workers):
         yield
     finally:
         ne.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def numba_threads(workers):
+    """Run numba's parallel loops on ``workers`` threads (at most its pool), restoring its setting afterwards."""
+    import numba
+
+    previous = numba.get_num_threads()
+    threads = min(workers or available_cores(), numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(threads)
+    try:
+        yield threads
+    finally:
+        numba.set_num_threads(previous)

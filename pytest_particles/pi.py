@@ -8,7 +8,9 @@ streams, each seeded by its own child of the SeedSequence, whatever the
 number of workers; so the same seed gives the same answer on a backend
 whatever ``workers`` is.  The numpy, cython, openmp and multiprocessing
 backends draw the same PCG64 numbers in the same order, so they also agree
-with each other exactly.
+with each other exactly.  The splitmix and numba backends draw counter-based
+SplitMix64 numbers instead, keyed by the same children, and agree with each
+other exactly.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import random
 import numpy as np
 
 from . import parallel, registry, validation
-from ._extensions import Extension
+from ._extensions import Extension, module_check
 
 _compiled = Extension("_pi")
 
@@ -85,6 +87,90 @@ def pi_openmp(samples, seed_sequence, workers=None):
     return _compiled.module.omp_count_hits(generators, counts, workers or validation.available_cores())
 
 
+def splitmix_keys(children) -> tuple[np.ndarray, np.ndarray]:
+    """Each stream's SplitMix64 key (seed, gamma), two uint64 arrays, from its child SeedSequence."""
+    keys = np.array([child.generate_state(2, np.uint64) for child in children], dtype=np.uint64).reshape(-1, 2)
+    gammas = [splitmix_gamma(raw) for raw in keys[:, 1].tolist()]
+    return np.ascontiguousarray(keys[:, 0]), np.array(gammas, dtype=np.uint64)
+
+
+def splitmix_gamma(raw: int) -> int:
+    """A SplitMix64 increment from 64 random bits: odd, with at least 24 bit transitions.
+
+    Java's ``SplittableRandom`` makes its gammas so: a sparse gamma gives
+    correlated outputs.  Distinct gammas also keep two streams from being
+    shifted copies of one sequence.
+    """
+    gamma = raw | 1
+    if (gamma ^ (gamma >> 1)).bit_count() < 24:
+        gamma ^= 0xAAAAAAAAAAAAAAAA
+    return gamma
+
+
+def pi_splitmix(samples, seed_sequence, workers=None):
+    """Counter-based SplitMix64 streams, inline in a compiled loop, streams shared among OpenMP threads.
+
+    Sample k of a stream is (x, y) from outputs 2k and 2k + 1; output n is
+    ``mix64(seed + (n + 1) * gamma)``, so nothing but a counter is carried
+    from one sample to the next (src/_pi.pyx).
+    """
+    counts, children = streams(samples, seed_sequence)
+    seeds, gammas = splitmix_keys(children)
+    return _compiled.module.splitmix_count_hits(seeds, gammas, counts, workers or validation.available_cores())
+
+
+def pi_numba(samples, seed_sequence, workers=None):
+    """The splitmix backend's streams, compiled by numba (``@njit(parallel=True)``, streams over ``prange``).
+
+    Counts the same hits as ``splitmix``.  numba is imported, and the loop
+    compiled (about a second), on the first call only.
+    """
+    counts, children = streams(samples, seed_sequence)
+    seeds, gammas = splitmix_keys(children)
+    kernel = _numba_kernel()
+    with parallel.numba_threads(workers):
+        return int(kernel(seeds, gammas, counts).sum())
+
+
+_numba_hits = None
+
+
+def _numba_kernel():
+    """The numba kernel, compiled on first use (``import pytest_particles`` does not import numba)."""
+    global _numba_hits
+    if _numba_hits is None:
+        import numba
+
+        mix1, mix2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+        s11, s27, s30, s31, two = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(2)
+        two_pow_m53 = 2.0**-53
+
+        @numba.njit
+        def unit(z):
+            """SplitMix64's output function of the counter z, as a double in [0, 1) from its top 53 bits."""
+            z = (z ^ (z >> s30)) * mix1
+            z = (z ^ (z >> s27)) * mix2
+            return np.int64((z ^ (z >> s31)) >> s11) * two_pow_m53
+
+        @numba.njit(parallel=True, fastmath=False)
+        def hits_per_stream(seeds, gammas, counts):
+            hits = np.zeros(counts.shape[0], dtype=np.int64)
+            for s in numba.prange(counts.shape[0]):
+                gamma, found = gammas[s], 0
+                counter = seeds[s] + gamma  # output 2k of the stream is unit(seed + (2k + 1) * gamma)
+                for _ in range(counts[s]):
+                    x = 2.0 * unit(counter) - 1.0
+                    y = 2.0 * unit(counter + gamma) - 1.0
+                    if x * x + y * y <= 1.0:
+                        found += 1
+                    counter += two * gamma
+                hits[s] = found
+            return hits
+
+        _numba_hits = hits_per_stream
+    return _numba_hits
+
+
 def pi_multiprocessing(samples, seed_sequence, workers=None):
     """The book's chunked ``apply_async``: one task per group of streams, in worker processes."""
     workers = workers or validation.available_cores()
@@ -147,6 +233,8 @@ registry.add_builtin("pi", "python", pi_python, priority=10)
 registry.add_builtin("pi", "numpy", pi_numpy, priority=30)
 registry.add_builtin("pi", "cython", pi_cython, priority=40, check=_compiled.check)
 registry.add_builtin("pi", "openmp", pi_openmp, priority=50, check=_compiled.openmp_check, takes_workers=True)
+registry.add_builtin("pi", "splitmix", pi_splitmix, priority=60, check=_compiled.check, takes_workers=True)
+registry.add_builtin("pi", "numba", pi_numba, priority=55, check=module_check("numba"), takes_workers=True)
 registry.add_builtin("pi", "multiprocessing", pi_multiprocessing, priority=20, check=_compiled.check, takes_workers=True)
 registry.add_builtin(
     "pi", "multiprocessing_per_sample", pi_multiprocessing_per_sample, priority=0, takes_workers=True

@@ -64,13 +64,13 @@ class Backend:
         """Ask the availability check again (for backends whose answer can change)."""
         self._reason = None
 
-    def run(self, *args, workers: int):
-        """Call the raw kernel function, passing ``workers`` only if it declares it."""
+    def run(self, *args, workers: int, **keywords):
+        """Call the raw kernel function, passing ``workers`` only if it declares it (and any ``keywords``)."""
         if not self.takes_workers:
-            return self.func(*args)
+            return self.func(*args, **keywords)
         if self._workers_by_keyword:
-            return self.func(*args, workers=workers)
-        return self.func(*args, workers)
+            return self.func(*args, workers=workers, **keywords)
+        return self.func(*args, workers, **keywords)
 
     def __call__(self, *args, **kwargs):
         if "backend" in kwargs:

@@ -165,3 +165,52 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def output_matrix(out, n: int, r, name: str = "out") -> np.ndarray:
+    """A caller's buffer for an (n, n) float64 result: an ndarray, C-contiguous, aligned, writable, apart from ``r``."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be None or a numpy.ndarray of float64 with shape ({n}, {n}); "
+                        f"got {type(out).__name__}")
+    if out.dtype != np.float64:
+        raise TypeError(f"{name} must have dtype float64 (native byte order); got dtype {out.dtype.str}")
+    if out.shape != (n, n):
+        raise ValueError(f"{name} must have shape ({n}, {n}) for {n} points; got shape {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous; got a strided or Fortran-ordered array (use numpy.empty((n, n)))")
+    if not out.flags.aligned:
+        raise ValueError(f"{name} must be aligned to 8 bytes; got an unaligned view of a buffer")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} must be writable; got a read-only array")
+    if not isinstance(r, (list, tuple)) and _overlap(out, np.asarray(r)):  # arrays and buffers: no copy
+        raise ValueError(f"{name} must not share memory with r: filling {name} would overwrite the points")
+    return out
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether ``a`` and ``b`` share memory (counted as yes when numpy cannot tell quickly)."""
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=10**6))
+    except np.exceptions.TooHardError:
+        return True
+
+
+def block_rows(rows, n: int, budget: int) -> int:
+    """Rows per block of an (n, n) matrix: ``rows`` (an int >= 1), or None for blocks of about ``budget`` bytes."""
+    if rows is None:
+        return max(1, min(n, budget // (8 * max(n, 1))))
+    if isinstance(rows, (bool, np.bool_)) or not isinstance(rows, numbers.Integral):
+        raise TypeError(f"rows must be None or an int >= 1; got {type(rows).__name__} {rows!r}")
+    if rows < 1:
+        raise ValueError(f"rows must be None or an int >= 1; got {rows}")
+    rows = int(min(rows, max(n, 1)))
+    needed = rows * n * 8
+    free = available_memory()
+    if free is not None and needed > free:
+        raise MemoryError(
+            f"a block of {rows} x {n} float64 distances needs {needed / 2**30:.1f} GiB, but only "
+            f"{free / 2**30:.1f} GiB of memory is available; use fewer rows"
+        )
+    return rows

@@ -4,40 +4,30 @@ Particles are taken in blocks of BLOCK; each block is copied into local x and
 y arrays and advanced step by step, so the inner loop runs over independent
 particles (the compiler vectorizes it and the sqrt/divide latencies overlap)
 while the block stays in L1 cache for all steps.  The serial and OpenMP
-kernels share the block code, so their results are identical.
+kernels share the block code, so their results are identical.  The block code
+is C (_simd_kernels.h), built for AVX-512, AVX2 and baseline x86-64 with the
+best chosen for the CPU at load time; all three round alike (no FMA).
 """
 from cython.parallel cimport prange
-from libc.math cimport sqrt
 
 from _openmp cimport PP_OPENMP
 
 OPENMP = bool(PP_OPENMP)
 
-cdef enum:
-    BLOCK = 256  # particles per block: x, y and speed fill 6 KiB of L1
+cdef extern from "_simd_kernels.h" nogil:
+    # particles per block: x, y and speed fill 6 KiB of L1
+    enum: BLOCK "PP_EVOLVE_BLOCK"
+    # The block kernel, in C so that it is built for AVX-512, AVX2 and baseline x86-64
+    # and chosen for the CPU at load time (one dispatch per block); same bits in each.
+    void pp_evolve_block(double *r, Py_ssize_t stride, const double *ang_speed, double timestep,
+                         Py_ssize_t nsteps, Py_ssize_t start, Py_ssize_t size) noexcept
 
 
-cdef void _evolve_block(double[:, ::1] r, const double[::1] ang_speed, double timestep,
-                        Py_ssize_t nsteps, Py_ssize_t start, Py_ssize_t size) noexcept nogil:
-    cdef double x[BLOCK]
-    cdef double y[BLOCK]
-    cdef double t_x_ang[BLOCK]
-    cdef double norm, new_x
-    cdef Py_ssize_t i, step, n = min(size, r.shape[0] - start)
-    for i in range(n):
-        x[i] = r[start + i, 0]
-        y[i] = r[start + i, 1]
-        t_x_ang[i] = timestep * ang_speed[start + i]
-    for step in range(nsteps):
-        for i in range(n):
-            norm = sqrt(x[i] * x[i] + y[i] * y[i])
-            # both displacements come from the old position (the book's tuple assignment)
-            new_x = x[i] - t_x_ang[i] * (y[i] / norm)
-            y[i] = y[i] + t_x_ang[i] * (x[i] / norm)
-            x[i] = new_x
-    for i in range(n):
-        r[start + i, 0] = x[i]
-        r[start + i, 1] = y[i]
+cdef inline void _evolve_block(double[:, ::1] r, const double[::1] ang_speed, double timestep,
+                               Py_ssize_t nsteps, Py_ssize_t start, Py_ssize_t size) noexcept nogil:
+    """Advance particles [start, start + size) of ``r``, size <= BLOCK, by ``nsteps`` steps."""
+    pp_evolve_block(&r[0, 0], r.shape[1], &ang_speed[0], timestep, nsteps, start,
+                    min(size, r.shape[0] - start))
 
 
 def c_evolve(double[:, ::1] r, const double[::1] ang_speed, double timestep, Py_ssize_t nsteps):

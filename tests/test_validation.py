@@ -77,12 +77,22 @@ def test_evolve_empty_and_zero_time(backend):
     assert unchanged is not r
 
 
+_READ_ONLY_OUT = np.zeros((4, 4))
+_READ_ONLY_OUT.flags.writeable = False
+_SHARED_OUT = np.zeros((4, 4))  # r = _SHARED_OUT[:, :2] lives inside out
+
 BAD_DISTANCE = [
     (np.zeros(4), {}, ValueError, r"r must have shape \(N, 2\)"),
     (np.ones((3, 2)) * 1j, {}, TypeError, r"r must hold real numbers"),
     ([[1.0, np.inf]], {}, ValueError, r"r must be finite"),
     ([["x", "y"]], {}, TypeError, r"r must hold real numbers"),
     (R, {"workers": -1}, ValueError, r"workers must be None or an int >= 1"),
+    (R, {"out": np.zeros((4, 4)).tolist()}, TypeError, r"out must be None or a numpy.ndarray of float64"),
+    (R, {"out": np.zeros((4, 4), dtype=np.float32)}, TypeError, r"out must have dtype float64"),
+    (R, {"out": np.zeros((4, 3))}, ValueError, r"out must have shape \(4, 4\) for 4 points"),
+    (R, {"out": np.zeros((4, 8))[:, ::2]}, ValueError, r"out must be C-contiguous"),
+    (R, {"out": _READ_ONLY_OUT}, ValueError, r"out must be writable"),
+    (_SHARED_OUT[:, :2], {"out": _SHARED_OUT}, ValueError, r"out must not share memory with r"),
 ]
 
 

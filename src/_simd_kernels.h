@@ -1,0 +1,257 @@
+/* Hot loops of the compiled kernels, in plain C so that GCC can build each one
+ * several times for different x86-64 levels (function multiversioning) and pick
+ * the best for the CPU when the module is loaded (an ifunc resolver).
+ *
+ * setup.py compiles for baseline x86-64 (SSE2): portable, but it leaves AVX2 and
+ * AVX-512 idle on the machines that have them.  PP_CLONES asks GCC for three
+ * copies of a function: x86-64-v4 (AVX-512), x86-64-v3 (AVX2) and the default
+ * build.  -ffp-contract=off applies to every copy, so none of them fuses a
+ * multiply and an add; + - * / and sqrt are correctly rounded IEEE operations in
+ * SSE2, AVX2 and AVX-512 alike, so every copy gives the same bits.
+ *
+ * Each cloned function processes a whole block, tile row, row or stream, so the
+ * (indirect) call costs once per block, never per element.  Cython cannot put
+ * attributes on its own functions, hence this header (cdef extern from).
+ *
+ * Other compilers (clang, MSVC) and other architectures build the single plain
+ * version of each function.
+ */
+#ifndef PP_SIMD_KERNELS_H
+#define PP_SIMD_KERNELS_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <stddef.h>
+
+#if defined(PP_CLONES)
+/* defined by the includer (a test building one ISA level only) */
+#elif defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) && defined(__x86_64__) \
+    && defined(__linux__) && (__GNUC__ >= 8)
+#define PP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), noinline, unused))
+#define PP_CLONES_X86 1
+#elif defined(__GNUC__)
+#define PP_CLONES __attribute__((unused))
+#else
+#define PP_CLONES
+#endif
+
+typedef ptrdiff_t pp_ssize_t;
+
+/* ------------------------------------------------------------------------ */
+/* Monte Carlo pi: counter-based SplitMix64 streams (see _pi.pyx).           */
+
+#define PP_TWO_POW_M53 (1.0 / 9007199254740992.0)
+
+static inline uint64_t pp_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* The top 53 bits of z as a double in [0, 1): (z >> 11) * 2**-53, exact. */
+static inline double pp_unit(uint64_t z)
+{
+    return (double)(int64_t)(z >> 11) * PP_TWO_POW_M53;
+}
+
+/* The counting loop does not evaluate x = 2 * unit(z) - 1 and x * x + y * y <= 1 as
+ * written (splitmix_uniforms and the numba backend do) but an equivalent with fewer
+ * operations that decides every sample the same way:
+ *
+ *   v = z >> 11 < 2**53, so 2 * unit(z) = v * 2**-52 exactly and, v being an integer,
+ *   v * 2**-52 - 1 is a multiple of 2**-52 in [-1, 1): exactly representable, so the
+ *   subtraction is exact and x = X * 2**-52 with the integer X = v - 2**52, |X| <= 2**52,
+ *   converted to double exactly.  Scaling by a power of two commutes with rounding while
+ *   nothing underflows or overflows (X * X is 0 or >= 1, and <= 2**104), so
+ *   fl(fl(x*x) + fl(y*y)) = fl(fl(X*X) + fl(Y*Y)) * 2**-104, and the test
+ *   x * x + y * y <= 1 is exactly fl(fl(X*X) + fl(Y*Y)) <= 2**104.
+ *
+ * Per coordinate that is an integer subtract, a conversion and a square instead of a
+ * conversion, a multiply, two adds and a square.  AVX-512DQ converts int64 to double in
+ * one instruction (vcvtqq2pd); AVX2 has none, and there pp_centered_split builds X
+ * exactly from two 26/27-bit halves with the 2**52 "magic number" trick, which lets
+ * GCC vectorize the loop (64-bit multiplies emulated with 32-bit ones). */
+
+/* X = (z >> 11) - 2**52 as a double, by int64 -> double conversion (exact: |X| <= 2**52). */
+static inline double pp_centered(uint64_t z)
+{
+    return (double)((int64_t)(z >> 11) - ((int64_t)1 << 52));
+}
+
+static inline double pp_bits_to_double(uint64_t bits)
+{
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
+}
+
+/* The same X without a conversion instruction: with h = v >> 26 < 2**27 and
+   l = v & (2**26 - 1), the doubles with bits 0x433... | h and | l are 2**52 + h and
+   2**52 + l exactly; (2**52 + h) * 2**26 = 2**78 + h * 2**26 (53 significant bits, exact);
+   minus (2**78 + 2**52) gives h * 2**26 - 2**52 exactly, and adding l = (2**52 + l) - 2**52
+   gives the integer X, |X| <= 2**52, exactly. */
+static inline double pp_centered_split(uint64_t z)
+{
+    uint64_t v = z >> 11;
+    double high = pp_bits_to_double(UINT64_C(0x4330000000000000) | (v >> 26)) * 0x1p26 - (0x1p78 + 0x1p52);
+    double low = pp_bits_to_double(UINT64_C(0x4330000000000000) | (v & 0x3ffffff)) - 0x1p52;
+    return high + low;
+}
+
+#define PP_SPLITMIX_LOOP(CENTERED)                                      \
+    for (k = 0; k < n; k++) {                                           \
+        double x = CENTERED(pp_mix64(counter));                         \
+        double y = CENTERED(pp_mix64(counter + gamma));                 \
+        hits += (x * x + y * y <= 0x1p104);                             \
+        counter += step;                                                \
+    }
+
+/* Hits in the unit circle of the first n samples of the stream (seed, gamma):
+   sample k is x = output 2k, y = output 2k + 1, output m = mix64(seed + (m + 1) * gamma). */
+PP_CLONES
+static int64_t pp_splitmix_hits(uint64_t seed, uint64_t gamma, int64_t n)
+{
+    int64_t k, hits = 0;
+    uint64_t counter = seed + gamma, step = 2 * gamma;
+#if defined(PP_CLONES_X86)
+    /* exactly when the x86-64-v3 (AVX2) clone runs: no int64 -> double vector conversion */
+    if (__builtin_cpu_supports("avx2") && !__builtin_cpu_supports("avx512dq")) {
+        PP_SPLITMIX_LOOP(pp_centered_split)
+        return hits;
+    }
+#endif
+    PP_SPLITMIX_LOOP(pp_centered)
+    return hits;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Particle simulator: explicit Euler steps of one block of particles.       */
+
+#define PP_EVOLVE_BLOCK 256
+
+/* Advance particles [start, start + size) of r (rows of `stride` doubles, x then y)
+   by nsteps steps; size <= PP_EVOLVE_BLOCK.  Steps outer, particles inner. */
+PP_CLONES
+static void pp_evolve_block(double *r, pp_ssize_t stride, const double *ang_speed, double timestep,
+                            pp_ssize_t nsteps, pp_ssize_t start, pp_ssize_t size)
+{
+    double x[PP_EVOLVE_BLOCK], y[PP_EVOLVE_BLOCK], t_x_ang[PP_EVOLVE_BLOCK];
+    pp_ssize_t i, step, n = size < PP_EVOLVE_BLOCK ? size : PP_EVOLVE_BLOCK;
+    for (i = 0; i < n; i++) {
+        x[i] = r[(start + i) * stride];
+        y[i] = r[(start + i) * stride + 1];
+        t_x_ang[i] = timestep * ang_speed[start + i];
+    }
+    for (step = 0; step < nsteps; step++) {
+        for (i = 0; i < n; i++) {
+            double xi = x[i], yi = y[i];
+            double norm = sqrt(xi * xi + yi * yi);
+            /* both displacements come from the old position (the book's tuple assignment) */
+            x[i] = xi - t_x_ang[i] * (yi / norm);
+            y[i] = yi + t_x_ang[i] * (xi / norm);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        r[(start + i) * stride] = x[i];
+        r[(start + i) * stride + 1] = y[i];
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Distance matrix (see _distance.pyx).                                      */
+
+/* Row i of D from points r (n rows of `stride` doubles, x then y): d[j] = |r[j] - r[i]|. */
+PP_CLONES
+static void pp_row_interleaved(const double *r, pp_ssize_t stride, double *d, pp_ssize_t n, pp_ssize_t i)
+{
+    pp_ssize_t j;
+    double xi = r[stride * i], yi = r[stride * i + 1];
+    if (stride == 2) {  /* the usual (n, 2) array: a constant stride the compiler vectorizes */
+        for (j = 0; j < n; j++) {
+            double dx = r[2 * j] - xi, dy = r[2 * j + 1] - yi;
+            d[j] = sqrt(dx * dx + dy * dy);
+        }
+        return;
+    }
+    for (j = 0; j < n; j++) {
+        double dx = r[stride * j] - xi, dy = r[stride * j + 1] - yi;
+        d[j] = sqrt(dx * dx + dy * dy);
+    }
+}
+
+static inline void pp_distances_inline(const double *x, const double *y, pp_ssize_t i, double *out,
+                                       pp_ssize_t start, pp_ssize_t stop)
+{
+    pp_ssize_t j;
+    double xi = x[i], yi = y[i];
+    for (j = start; j < stop; j++) {
+        double dx = x[j] - xi, dy = y[j] - yi;
+        out[j] = sqrt(dx * dx + dy * dy);
+    }
+}
+
+/* out[j] = distance from point i to point j, for j in [start, stop); points as x and y arrays. */
+PP_CLONES
+static void pp_distances(const double *x, const double *y, pp_ssize_t i, double *out,
+                         pp_ssize_t start, pp_ssize_t stop)
+{
+    pp_distances_inline(x, y, i, out, start, stop);
+}
+
+/* D[i, j] and its mirror D[j, i] for j in [start, stop), each distance computed once. */
+static inline void pp_pairs(const double *x, const double *y, double *d, pp_ssize_t n, pp_ssize_t i,
+                            pp_ssize_t start, pp_ssize_t stop)
+{
+    pp_ssize_t j;
+    double xi = x[i], yi = y[i];
+    double *row = d + i * n;
+    double *column = d + i;
+    for (j = start; j < stop; j++) {
+        double dx = x[j] - xi, dy = y[j] - yi;
+        double dist = sqrt(dx * dx + dy * dy);
+        row[j] = dist;
+        column[j * n] = dist;
+    }
+}
+
+/* Whether pp_tile_row computes whole rows rather than mirrored tiles although n % aliasing != 0:
+   in the AVX2 and AVX-512 clones, where square roots are cheap and the row loop's contiguous
+   vector stores beat the tiles' scattered mirrored stores (N = 10000, one Zen 4 core:
+   rows 65-72 ms, tiles 83-90 ms; the SSE2 build: rows 125 ms, tiles 93 ms).  The results
+   are the same bits either way. */
+static inline int pp_rows_are_faster(void)
+{
+#if defined(PP_CLONES_X86)
+    return __builtin_cpu_supports("avx2");  /* exactly when a v3 or v4 clone runs */
+#else
+    return 0;
+#endif
+}
+
+/* The tiles of rows [i0, i0 + tile) on and right of the diagonal, with their mirrors;
+   whole rows instead when n % aliasing == 0 or the CPU has AVX2 (see _distance.pyx). */
+PP_CLONES
+static void pp_tile_row(const double *x, const double *y, double *d, pp_ssize_t n, pp_ssize_t i0,
+                        pp_ssize_t tile, pp_ssize_t aliasing)
+{
+    pp_ssize_t i, t, j0, j1, i1 = i0 + tile < n ? i0 + tile : n;
+    if (n % aliasing == 0 || pp_rows_are_faster()) {
+        for (i = i0; i < i1; i++)
+            pp_distances_inline(x, y, i, d + i * n, 0, n);
+        return;
+    }
+    for (i = i0; i < i1; i++) {  /* the diagonal tile: pairs above the diagonal */
+        d[i * n + i] = 0.0;
+        pp_pairs(x, y, d, n, i, i + 1, i1);
+    }
+    for (t = 1; t < (n - i0 + tile - 1) / tile; t++) {  /* the tiles right of it */
+        j0 = i0 + t * tile;
+        j1 = j0 + tile < n ? j0 + tile : n;
+        for (i = i0; i < i1; i++)
+            pp_pairs(x, y, d, n, i, j0, j1);
+    }
+}
+
+#endif /* PP_SIMD_KERNELS_H */
