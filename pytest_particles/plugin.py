@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import argparse
 import numbers
+import os
 
 import pytest
 
-from . import physics, registry
+from . import cluster, physics, registry
 from .bench import interleaved_ratio, work_done
 
 KERNEL_MARKER = "kernel(name, backends=None, sizes=None): run the test once per backend of kernel `name` " \
@@ -54,6 +55,27 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_cluster(text: str) -> tuple[str, int | str]:
+    """``local[:N]`` (N engines started here, default 2), a connection file (.json) or a profile name or directory.
+
+    Returns ("local", N), ("connection_file", path) or ("profile", name).
+    """
+    text = str(text).strip()
+    name, colon, count = text.partition(":")
+    if name == "local":
+        n = int(count) if count.isdigit() else 0
+        if colon and n < 1:
+            raise argparse.ArgumentTypeError(f"expected local:N with N engines, a whole number >= 1; got {text!r}")
+        return ("local", n if colon else 2)
+    if text.endswith(".json") or os.path.isfile(text):
+        if not os.path.isfile(text):
+            raise argparse.ArgumentTypeError(f"connection file {text!r} does not exist")
+        return ("connection_file", text)
+    if not text:
+        raise argparse.ArgumentTypeError("expected local[:N], a profile name or a connection file; got ''")
+    return ("profile", text)
+
+
 def add_options(addoption, prefix: str = "particles-") -> None:
     """The plugin's command-line options, reusable by other front ends."""
     addoption(
@@ -64,6 +86,17 @@ def add_options(addoption, prefix: str = "particles-") -> None:
         f"--{prefix}sizes", metavar="SIZES", type=parse_sizes, default=None,
         help="Override the sizes of kernel-marked tests (comma-separated ints). Ini: particles_sizes.",
     )
+    addoption(
+        f"--{prefix}cluster", metavar="local[:N]|PROFILE|CONNECTION_FILE", type=parse_cluster, default=None,
+        help="Run the ipyparallel backends in kernel-marked tests: start a controller and N engines on 127.0.0.1 "
+        "for the session (local, local:N; default N=2), or connect to a running cluster by profile name or "
+        "connection file. Ini: particles_cluster.",
+    )
+    addoption(
+        f"--{prefix}profile", metavar="DIR", default=None,
+        help="Profile each kernel-marked test's last backend call into DIR: cProfile .prof, KCachegrind "
+        ".calltree, line_profiler report for pure-Python backends, memory peak (summary.json/.csv).",
+    )
 
 
 def pytest_addoption(parser):
@@ -71,6 +104,8 @@ def pytest_addoption(parser):
     add_options(group.addoption)
     parser.addini("particles_backends", "Backends to run in kernel-marked tests (comma-separated)", default="")
     parser.addini("particles_sizes", "Sizes for kernel-marked tests (comma-separated ints)", default="")
+    parser.addini("particles_cluster", "ipyparallel cluster for the session: local[:N], a profile or a connection file",
+                  default="")
 
 
 def _setting(config, name: str, parse):
@@ -92,8 +127,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", SPEEDUP_MARKER)
     if config.pluginmanager.hasplugin("benchmark"):
         config.pluginmanager.register(BenchmarkHooks(), "particles-benchmark")
+    if config.getoption("particles_profile", None) is not None:
+        from .profiling import ProfileHooks
+
+        config.pluginmanager.register(ProfileHooks.from_option(config, config.getoption("particles_profile")),
+                                      "particles-profile")
     config._particles_backends = _setting(config, "particles_backends", parse_names)
     config._particles_sizes = _setting(config, "particles_sizes", parse_sizes)
+    config._particles_cluster = _setting(config, "particles_cluster", parse_cluster)
     if config._particles_backends:
         known = {b.name for kernel in registry.KERNELS for b in registry.backends(kernel)}
         unknown = [name for name in config._particles_backends if name not in known]
@@ -110,6 +151,9 @@ def pytest_report_header(config):
         records = registry.backends(kernel)
         lines.append(f"particles {kernel}: {', '.join(b.name for b in records if b.available) or 'none'}")
         lines += [f"  unavailable {b.name}: {b.reason}" for b in records if not b.available]
+    if config._particles_cluster is not None:
+        lines.append(f"particles cluster: {config.getoption('particles_cluster') or config.getini('particles_cluster')}"
+                     " (ipyparallel backends run on it; started or connected on first use)")
     return lines
 
 
@@ -155,11 +199,13 @@ def pytest_generate_tests(metafunc):
     kernel, records, sizes = _marker_arguments(marker)
     if "backend" not in metafunc.fixturenames:  # a test that only benchmarks still runs once per backend
         metafunc.fixturenames.append("backend")
+    # with --particles-cluster, the ipyparallel backend becomes available when its test starts the cluster
+    on_cluster = metafunc.config._particles_cluster is not None and not cluster.ipyparallel_missing()
     metafunc.parametrize(
         "backend",
         [
-            pytest.param(b.name, marks=() if b.available else pytest.mark.skip(
-                reason=f"{kernel} backend {b.name!r} is not available: {b.reason}"))
+            pytest.param(b.name, marks=() if b.available or (on_cluster and b.name == cluster.BACKEND) else
+                         pytest.mark.skip(reason=f"{kernel} backend {b.name!r} is not available: {b.reason}"))
             for b in records
         ],
         ids=[b.name for b in records],
@@ -308,8 +354,39 @@ def backend(request):
     if not hasattr(request, "param"):
         pytest.fail("the backend fixture needs a kernel marker, e.g. @pytest.mark.kernel('evolve')", pytrace=False)
     kernel = request.node.get_closest_marker("kernel").args[0]
+    if request.param == cluster.BACKEND and request.config._particles_cluster is not None:
+        request.getfixturevalue("ipcluster")  # starts or connects the session's cluster, once
     record = next(b for b in registry.backends(kernel) if b.name == request.param)
     return _RecordingBackend(record)
+
+
+@pytest.fixture(scope="session")
+def ipcluster(request):
+    """The session's ipyparallel cluster, a ``pytest_particles.cluster.Connection``.
+
+    From ``--particles-cluster``: ``local[:N]`` starts a controller and N
+    engines on 127.0.0.1 once and stops them at the end of the session; a
+    profile or a connection file connects to a running cluster and leaves it
+    running.  Without the option: the cluster this process is connected to,
+    else the test is skipped.
+    """
+    missing = cluster.ipyparallel_missing()
+    if missing:
+        pytest.skip(missing)
+    spec = request.config._particles_cluster
+    if spec is None:
+        if cluster.current() is None:
+            pytest.skip(cluster.NOT_CONNECTED)
+        yield cluster.current()
+    elif spec[0] == "local":
+        with cluster.local_cluster(spec[1]) as connection:
+            yield connection
+    else:
+        connection = cluster.connect(**{spec[0]: spec[1]})
+        try:
+            yield connection
+        finally:
+            cluster.disconnect(connection)
 
 
 @pytest.fixture
