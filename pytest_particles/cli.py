@@ -3,6 +3,10 @@
     pytest-particles backends [--kernel K]
     pytest-particles bench [--kernel K ...] [--backend B ...] [--size N ...] [--workers W]
                            [--repeat R] [--budget SECONDS] [--seed S] [--json FILE]
+    pytest-particles profile KERNEL --backend B [--size N] [--out DIR] [--seed S] [--top N]
+    pytest-particles annotate [FILE ...] [--src DIR] [--out DIR] [--check]
+    pytest-particles plot RESULTS ... [--out DIR]
+    pytest-particles animate [--out FILE.gif] [--particles N] [--frames F] [--backend B] [--fps FPS] [--seed S]
     pytest-particles --version
 
 ``main(argv)`` returns the exit code instead of exiting, so tests can call it.
@@ -13,6 +17,7 @@ progress (on stderr, only on a terminal) and prints tables (on stdout).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -33,24 +38,23 @@ PROG = "pytest-particles"
 # --------------------------------------------------------------------------- argument parsing
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1; got {text!r}")
-    return value
+def _whole_number(minimum: int):
+    """An argparse type: a whole number >= ``minimum``, else an error naming the bad value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}; got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0; got {text!r}")
-    return value
+_positive_int = _whole_number(1)
+_non_negative_int = _whole_number(0)
 
 
 def _positive_float(text: str) -> float:
@@ -179,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("base", metavar="BASE", help="the commit to compare against (e.g. main)")
     p.add_argument("head", metavar="HEAD", nargs="?", default="HEAD", help="the commit to check (default HEAD)")
     p.add_argument("--bench", default=gate.DEFAULT_BENCH, metavar="REGEX",
-                   help="asv benchmarks to run (regular expression, default %(default)r: every timing benchmark)")
+                   help="asv benchmarks to run (regular expression, default %(default)r: every kernel timing)")
     p.add_argument("--rounds", type=_positive_int, default=gate.DEFAULT_ROUNDS, metavar="N",
                    help="interleaved rounds per commit (default %(default)s)")
     p.add_argument("--instructions", action="store_true",
@@ -187,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(threshold {gate.INSTRUCTION_THRESHOLD:.0%}%)")  # %% for argparse
     p.add_argument("--config", default="asv.conf.json", metavar="PATH", help="asv configuration (default %(default)s)")
     p.set_defaults(handler=_cmd_gate, subparser=p)
+    _add_tool_commands(commands)
     return parser
 
 
@@ -442,6 +447,242 @@ def _print_bench(records: list[bench.Record], machine: dict, args) -> None:
         )
     for line in notes + footnotes:
         console.print(line, highlight=False, markup=False)
+
+
+
+# --------------------------------------------------------------------------- finding the slow part: profile,
+# annotate, plot, animate (the work is in profiling.py, plots.py and simulator.visualize)
+
+
+def _add_tool_commands(commands) -> None:
+    from .profiling import DEFAULT_SIZES as PROFILE_SIZES
+
+    p = commands.add_parser(
+        "profile",
+        help="profile one backend on the benchmark workload: cProfile, KCachegrind, line_profiler, memory peak",
+        description=(
+            "Run one kernel backend on pytest-particles bench's workload at a small size and write, in --out: "
+            "NAME.prof (cProfile; python -m pstats), NAME.calltree (pyprof2calltree, for KCachegrind), and for "
+            "pure-Python backends NAME.lines.txt (line_profiler) and NAME.lprof; print the functions with the most "
+            "own time (the book's cProfile -s tottime) and the peak memory of the call (tracemalloc). "
+            "Default sizes: " + ", ".join(f"{k} {v:,}" for k, v in PROFILE_SIZES.items())
+            + " (evolve: dt = 0.1, i.e. 10,000 steps)."
+        ),
+    )
+    p.add_argument("kernel", metavar="KERNEL", help=f"the kernel ({', '.join(KERNELS)})")
+    p.add_argument("--backend", required=True, metavar="B", help="the backend to profile (e.g. python, numpy, cython)")
+    p.add_argument("--size", metavar="N", help="particles (evolve), points (distance_matrix) or samples (pi)")
+    p.add_argument("--out", default="particles-profile", metavar="DIR",
+                   help="folder for the files (default %(default)s; created if missing)")
+    p.add_argument("--seed", type=_non_negative_int, default=bench.DEFAULT_SEED, metavar="S",
+                   help="seed of the particles, points or samples (default %(default)s)")
+    p.add_argument("--top", type=_positive_int, default=15, metavar="N",
+                   help="functions listed by own time (default %(default)s)")
+    p.set_defaults(handler=_cmd_profile, subparser=p)
+
+    p = commands.add_parser(
+        "annotate",
+        help="Cython's annotated HTML (cython -a) of every .pyx, and whether the hot loops are free of Python",
+        description=(
+            "Run cython -a with the project's directives on every src/*.pyx (or those named) into --out, print per "
+            "file whether its hot loops (innermost loops and loops without the GIL) are pure C according to "
+            "Cython's annotation (score-0 lines), and write --out/index.html. Needs the sources: a clone of the "
+            "repository, or --src."
+        ),
+    )
+    p.add_argument("names", nargs="*", metavar="FILE", help="only these .pyx files (e.g. _evolve or _evolve.pyx)")
+    p.add_argument("--src", metavar="DIR", help="the folder of the .pyx files (default: the project's src/)")
+    p.add_argument("--out", default="particles-annotate", metavar="DIR",
+                   help="folder for the .c and .html files (default %(default)s)")
+    p.add_argument("--check", action="store_true", help="exit 1 when a hot loop touches Python")
+    p.set_defaults(handler=_cmd_annotate, subparser=p)
+
+    p = commands.add_parser(
+        "plot",
+        help="PNG figures of saved results: runtime and speedup over python vs size, per kernel",
+        description=(
+            "Read pytest-benchmark JSON (--benchmark-json, --benchmark-autosave), pytest-particles bench --json "
+            "output and asv results (a results folder or result files) and write one PNG per kernel in --out: "
+            "runtime vs size (log-log) per backend and speedup over the python backend, each backend labelled "
+            "with its fitted growth exponent k (time ~ size^k). The newest result wins for a repeated cell."
+        ),
+    )
+    p.add_argument("results", nargs="+", metavar="RESULTS", help="results files or folders (searched for *.json)")
+    p.add_argument("--out", default="particles-plots", metavar="DIR",
+                   help="folder for the PNG files (default %(default)s)")
+    p.set_defaults(handler=_cmd_plot, subparser=p)
+
+    p = commands.add_parser(
+        "animate",
+        help="save the book's particle animation to a GIF (headless)",
+        description=(
+            "The book's visualize(): particles as red dots on axes (-1, 1), evolve(0.01) per frame; "
+            "saved with matplotlib's PillowWriter, no window needed."
+        ),
+    )
+    p.add_argument("--out", default="particles.gif", metavar="FILE", help="the .gif to write (default %(default)s)")
+    p.add_argument("--particles", type=_positive_int, default=100, metavar="N",
+                   help="number of particles, x, y and ang_speed uniform in (-1, 1) (default %(default)s)")
+    p.add_argument("--frames", type=_positive_int, default=60, metavar="F", help="frames (default %(default)s)")
+    p.add_argument("--backend", metavar="B", help="evolve backend of each step (default: the fastest available)")
+    p.add_argument("--fps", type=_positive_int, default=25, metavar="FPS",
+                   help="frames per second of the file (default %(default)s)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default %(default)s)")
+    p.set_defaults(handler=_cmd_animate, subparser=p)
+
+
+def _out_folder(parser: argparse.ArgumentParser, value: str, option: str = "--out", create: bool = True) -> Path:
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        parser.error(f"argument {option}: {value!r} exists and is not a folder")
+    if not create:
+        return path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"argument {option}: cannot create folder {value!r}: {exc}")
+    return path
+
+
+def _needs(parser: argparse.ArgumentParser, *modules: str) -> bool:
+    """Print which optional packages (the tools extra) are missing; True when all are there."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        print(f"{parser.prog}: needs {', '.join(missing)}: pip install 'pytest-particles[tools]'", file=sys.stderr)
+    return not missing
+
+
+def _cmd_profile(args) -> int:
+    import pstats
+
+    from . import profiling
+
+    parser = args.subparser
+    if args.kernel not in KERNELS:
+        parser.error(f"argument KERNEL: unknown kernel {args.kernel!r}; choose from {', '.join(KERNELS)}")
+    records = {b.name: b for b in backends(args.kernel)}
+    if args.backend not in records:
+        parser.error(f"argument --backend: unknown {args.kernel} backend {args.backend!r}; "
+                     f"choose from {', '.join(records)}")
+    size = None if args.size is None else _parse_size(parser, args.size)
+    if not records[args.backend].available:
+        print(f"{parser.prog}: {args.kernel} backend {args.backend!r} is not available here: "
+              f"{records[args.backend].reason}", file=sys.stderr)
+        return 1
+    if not _needs(parser, "pyprof2calltree", "line_profiler"):
+        return 1
+    out = _out_folder(parser, args.out)
+    result = profiling.profile_workload(args.kernel, args.backend, size, out_dir=out, seed=args.seed)
+    print(f"{args.kernel} {args.backend}, {result.size:,} {bench.SIZE_UNITS[args.kernel]}: "
+          f"{result.work:,} {result.work_unit}; cProfile ({result.function_calls:,} calls, its overhead included):")
+    pstats.Stats(str(result.prof), stream=sys.stdout).strip_dirs().sort_stats("tottime").print_stats(args.top)
+    table = Table(title=f"pytest-particles profile {args.kernel} {args.backend}", box=box.SIMPLE_HEAVY)
+    table.add_column("what", no_wrap=True)
+    table.add_column("result", overflow="fold")
+    table.add_row("memory peak (tracemalloc)", profiling.format_bytes(result.peak_bytes))
+    table.add_row("cProfile statistics", f"{result.prof}  (python -m pstats)")
+    table.add_row("KCachegrind", f"{result.calltree}  (kcachegrind / qcachegrind)")
+    if result.lines is not None:
+        table.add_row("line_profiler", f"{result.lines}  ({result.lprof}: python -m line_profiler)")
+    else:
+        table.add_row("line_profiler", Text("only for the pure-Python backends (python, python_fast)", style="dim"))
+    _stdout_console().print(table)
+    return 0
+
+
+def _cmd_annotate(args) -> int:
+    from . import profiling
+
+    parser = args.subparser
+    if importlib.util.find_spec("Cython") is None:
+        print(f"{parser.prog}: needs Cython: pip install Cython", file=sys.stderr)
+        return 1
+    if args.src is not None and not (Path(args.src).is_dir() and list(Path(args.src).glob("*.pyx"))):
+        parser.error(f"argument --src: {args.src!r} is not a folder holding .pyx files")
+    out = _out_folder(parser, args.out, create=False)  # annotate_sources creates it once the names are checked
+    try:
+        results = profiling.annotate_sources(out, args.src, args.names or None)
+    except FileNotFoundError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        parser.error(f"argument FILE: {exc}")
+    except RuntimeError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 1
+    table = Table(title="pytest-particles annotate (cython -a)", box=box.SIMPLE_HEAVY)
+    for column in ("file", "lines touching Python", "hot loops", "pure C", "hot loops free of Python", "details"):
+        table.add_column(column, justify="right" if column in ("hot loops", "pure C") else "left",
+                         overflow="fold", no_wrap=column == "file")
+    for a in results:
+        bad = [loop for loop in a.hot_loops if not loop.pure_c]
+        table.add_row(
+            a.source.name,
+            f"{a.python_lines} of {a.code_lines}",
+            str(len(a.hot_loops)),
+            str(len(a.hot_loops) - len(bad)),
+            Text("yes", style="green") if a.hot_pure_c else Text("no", style="red"),
+            "; ".join(f"loop at line {loop.start}: {profiling.loop_verdict(loop)}" for loop in bad),
+        )
+    console = _stdout_console()
+    console.print(table)
+    console.print(f"annotated HTML: {out}/NAME.html; index: {out / 'index.html'}", highlight=False, markup=False)
+    return 1 if args.check and not all(a.hot_pure_c for a in results) else 0
+
+
+def _cmd_plot(args) -> int:
+    from . import plots
+
+    parser = args.subparser
+    for value in args.results:
+        if not Path(value).exists():
+            parser.error(f"argument RESULTS: {value!r} does not exist")
+    if not _needs(parser, "matplotlib"):
+        return 1
+    out = _out_folder(parser, args.out)
+    try:
+        paths = plots.plot_results(args.results, out)
+    except ValueError as exc:
+        parser.error(f"argument RESULTS: {str(exc).removeprefix('results: ')}")
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _cmd_animate(args) -> int:
+    parser = args.subparser
+    out = Path(args.out).expanduser()
+    if out.suffix.lower() != ".gif":
+        parser.error(f"argument --out: {args.out!r} must end in .gif (written with matplotlib's PillowWriter)")
+    if not out.parent.is_dir():
+        parser.error(f"argument --out: folder {str(out.parent)!r} does not exist")
+    if args.backend is not None:
+        records = {b.name: b for b in backends("evolve")}
+        if args.backend not in records:
+            parser.error(f"argument --backend: unknown evolve backend {args.backend!r}; "
+                         f"choose from {', '.join(records)}")
+        if not records[args.backend].available:
+            print(f"{parser.prog}: evolve backend {args.backend!r} is not available here: "
+                  f"{records[args.backend].reason}", file=sys.stderr)
+            return 1
+    if not _needs(parser, "matplotlib", "PIL"):
+        return 1
+    from matplotlib.animation import PillowWriter
+    from matplotlib.figure import Figure
+
+    from .physics import particle_system
+    from .simulator import Particle, ParticleSimulator, visualize
+
+    r, ang_speed = particle_system(args.particles, seed=args.seed)
+    simulator = ParticleSimulator([Particle(x, y, s) for (x, y), s in zip(r.tolist(), ang_speed.tolist())])
+    animation = visualize(simulator, frames=args.frames, backend=args.backend, figure=Figure())
+    try:
+        animation.save(out, writer=PillowWriter(fps=args.fps))
+    except OSError as exc:
+        print(f"{parser.prog}: cannot write {args.out}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{out}: {args.frames} frames of {args.particles} particles, evolve(0.01) per frame")
+    return 0
 
 
 if __name__ == "__main__":

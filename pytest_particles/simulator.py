@@ -42,3 +42,62 @@ class ParticleSimulator:
         new = evolve(r, ang_speed, dt, timestep=timestep, backend=backend, workers=workers)
         for p, (x, y) in zip(self.particles, new.tolist()):
             p.x, p.y = x, y
+
+
+def visualize(simulator: ParticleSimulator, *, frames=None, backend=None, interval: int = 10, figure=None):
+    """The book's animation: particles as red dots, ``simulator.evolve(0.01)`` every frame.
+
+    Parameters
+    ----------
+    simulator : ParticleSimulator
+        Evolved in place, one ``evolve(0.01)`` per frame drawn.
+    frames : int, optional
+        Number of frames (needed to save the animation); None animates forever.
+    backend : str, optional
+        The evolve backend of each step; None picks the fastest available.
+    interval : int
+        Milliseconds between frames (the book's 10).
+    figure : matplotlib.figure.Figure, optional
+        Where to draw; None makes a pyplot figure, so ``plt.show()`` shows
+        it (the book's way).  Pass a bare ``Figure`` to save the animation
+        without any window (``pytest-particles animate`` does).
+
+    Returns
+    -------
+    matplotlib.animation.FuncAnimation
+        Keep a reference to it while it plays; ``anim.save("p.gif",
+        writer=PillowWriter())`` writes it to a file.  Axes (-1, 1) with equal
+        aspect; drawn with blitting.
+    """
+    from matplotlib import animation
+
+    if not isinstance(simulator, ParticleSimulator):
+        raise TypeError(f"simulator must be a ParticleSimulator; got {type(simulator).__name__}")
+    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames < 1):
+        raise ValueError(f"frames must be None or a whole number >= 1; got {frames!r}")
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ValueError(f"interval must be a whole number of milliseconds >= 1; got {interval!r}")
+    if figure is None:
+        import matplotlib.pyplot as plt
+
+        figure = plt.figure()
+    elif figure.canvas is None or type(figure.canvas).__name__ == "FigureCanvasBase":
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(figure)  # a bare Figure: draw and blit with Agg, no window
+    ax = figure.add_subplot(111, aspect="equal")
+    (line,) = ax.plot([p.x for p in simulator.particles], [p.y for p in simulator.particles], "ro")
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+
+    def init():
+        line.set_data([], [])
+        return (line,)
+
+    def animate(i):
+        simulator.evolve(0.01, backend=backend)
+        line.set_data([p.x for p in simulator.particles], [p.y for p in simulator.particles])
+        return (line,)
+
+    return animation.FuncAnimation(figure, animate, frames=frames, init_func=init, blit=True, interval=interval,
+                                   cache_frame_data=False)

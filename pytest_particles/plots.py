@@ -1,0 +1,342 @@
+"""Figures of saved benchmark results: runtime and speedup against size, per kernel (matplotlib).
+
+Reads three kinds of results:
+
+- pytest-benchmark JSON (``--benchmark-json FILE`` or ``--benchmark-autosave``,
+  under ``.benchmarks/``): the plugin stores kernel, backend and size in each
+  benchmark's ``extra_info``; the time is the best run (``stats.min``);
+- ``pytest-particles bench --json FILE``: each record's ``full_size_time_s``
+  (best of repeat; extrapolated ones are drawn with open markers);
+- asv results (the results folder, a machine folder or result files): time
+  benchmarks with the parameters backend x size; the time is asv's (median).
+
+For each kernel one PNG with two panels: time per call against size on
+log-log axes, one line per backend, and the speedup over the ``python``
+backend at each size.  Each backend's legend label carries its growth
+exponent k, time ~ size**k fitted by least squares on log-log axes over the
+sizes measured (``cython (k=1.02)``).  When several results give the same
+(kernel, backend, size), the newest one (by the date each file records) wins.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime
+import itertools
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .registry import KERNELS
+
+FIGSIZE = (12.0, 5.0)  # inches
+DPI = 100  # so a figure is 1200 x 500 pixels
+SIZE_UNITS = {"evolve": "particles", "distance_matrix": "points", "pi": "samples"}
+BENCH_SERIES = "pytest-particles bench"
+BACKEND_ORDER = ("python", "python_fast", "numpy", "numexpr", "multiprocessing", "multiprocessing_per_sample",
+                 "ipyparallel", "numba", "cython", "openmp")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One time: ``kernel`` on ``backend`` at ``size`` took ``time_s`` seconds per call."""
+
+    kernel: str
+    backend: str
+    size: int
+    time_s: float
+    source: str  # the file it came from
+    series: str  # what was timed: the same series has the same workload (a test, an asv benchmark, bench)
+    extrapolated: bool = False
+    date: float = 0.0  # seconds since the epoch, from the results file (0 when unknown)
+
+
+def _require_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(f"plots need matplotlib ({exc}): pip install 'pytest-particles[tools]'") from None
+
+
+# --------------------------------------------------------------------------- reading results
+
+
+def _timestamp(text) -> float:
+    """An ISO date (naive means UTC) as seconds since the epoch; 0 when missing or unreadable."""
+    if not isinstance(text, str):
+        return 0.0
+    try:
+        value = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return 0.0
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value.timestamp()
+
+
+def _size(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float) and value >= 1 and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _time(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+def _from_pytest_benchmark(doc: dict, source: str) -> list[Measurement]:
+    date = _timestamp(doc.get("datetime"))
+    found = []
+    for bench in doc.get("benchmarks") or []:
+        info = bench.get("extra_info") or {}
+        params = bench.get("params") or {}
+        kernel, backend = info.get("kernel"), info.get("backend", params.get("backend"))
+        size = _size(info.get("size", params.get("size")))
+        time_s = _time((bench.get("stats") or {}).get("min"))
+        test = str(bench.get("fullname") or bench.get("name") or "").split("[")[0]
+        if isinstance(kernel, str) and isinstance(backend, str) and size and time_s:
+            found.append(Measurement(kernel, backend, size, time_s, source, f"pytest-benchmark {test}", False, date))
+    return found
+
+
+def _from_bench(doc: dict, source: str) -> list[Measurement]:
+    date = _timestamp((doc.get("machine") or {}).get("date"))
+    found = []
+    for r in doc.get("records") or []:
+        size, time_s = _size(r.get("size")), _time(r.get("full_size_time_s"))
+        if isinstance(r.get("kernel"), str) and isinstance(r.get("backend"), str) and size and time_s:
+            found.append(Measurement(r["kernel"], r["backend"], size, time_s, source, BENCH_SERIES,
+                                     bool(r.get("scaled")), date))
+    return found
+
+
+def _asv_kernel(benchmark: str) -> str:
+    """The kernel of an asv benchmark from its module: ``distance.TimeDistanceMatrix...`` -> distance_matrix."""
+    module = benchmark.split(".")[0]
+    return next((k for k in KERNELS if k == module or k.startswith(module + "_")), module)
+
+
+def _asv_descriptions(path: Path) -> dict:
+    """asv's benchmarks.json (param names, types) beside a results folder, or {}."""
+    for folder in (path.parent, path.parent.parent):
+        candidate = folder / "benchmarks.json"
+        if candidate.is_file():
+            try:
+                return json.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return {}
+    return {}
+
+
+def _literal(text):
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _from_asv(doc: dict, source: str, path: Path) -> list[Measurement]:
+    date = doc.get("date", 0) / 1000 if isinstance(doc.get("date"), int | float) else 0.0
+    descriptions = _asv_descriptions(path)
+    columns = doc.get("result_columns") or ["result", "params"]
+    found = []
+    for name, row in (doc.get("results") or {}).items():
+        if isinstance(row, dict):  # the older results format
+            values, params = row.get("result"), row.get("params")
+        else:
+            values, params = row[columns.index("result")], row[columns.index("params")]
+        info = descriptions.get(name) or {}
+        kind = info.get("type", "time" if ".time_" in name else "")
+        names = info.get("param_names") or (["backend", "size"] if params and len(params) == 2 else [])
+        if kind != "time" or not values or len(names) != 2 or "backend" not in names or len(params) != 2:
+            continue
+        b = names.index("backend")
+        for combo, value in zip(itertools.product(*params), values):
+            backend, size, time_s = _literal(combo[b]), _size(_literal(combo[1 - b])), _time(value)
+            if isinstance(backend, str) and size and time_s:
+                found.append(Measurement(_asv_kernel(name), backend, size, time_s, source, f"asv {name}", False,
+                                         date))
+    return found
+
+
+def _read(path: Path, *, strict: bool) -> list[Measurement] | None:
+    """Measurements of one results file; None when it is not one (an error when ``strict``)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        if strict:
+            raise ValueError(f"results: cannot read {str(path)!r} as JSON ({exc})") from None
+        return None
+    source = path.name
+    if isinstance(doc, dict) and isinstance(doc.get("benchmarks"), list):
+        return _from_pytest_benchmark(doc, source)
+    if isinstance(doc, dict) and isinstance(doc.get("records"), list):
+        return _from_bench(doc, source)
+    if isinstance(doc, dict) and isinstance(doc.get("results"), dict) and "commit_hash" in doc:
+        return _from_asv(doc, source, path)
+    if strict:
+        raise ValueError(
+            f"results: {str(path)!r} is neither pytest-benchmark JSON, pytest-particles bench --json output "
+            "nor an asv result file"
+        )
+    return None
+
+
+def load_results(paths) -> list[Measurement]:
+    """Every measurement in ``paths`` (files or folders, searched recursively), the newest per
+    (series, backend, size): a series is one workload (one pytest test function, one asv benchmark, or
+    ``pytest-particles bench``), so runs of the same thing are merged and different workloads never are.
+
+    Raises ValueError naming the path when a path does not exist, a file is
+    not a results file, or nothing plottable was found.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError("results: give at least one results file or folder")
+    found: list[Measurement] = []
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(path.rglob("*.json")):
+                found += _read(file, strict=False) or []
+        elif path.is_file():
+            found += _read(path, strict=True)
+        else:
+            raise ValueError(f"results: {str(path)!r} does not exist")
+    newest: dict[tuple, Measurement] = {}
+    for m in sorted(found, key=lambda m: m.date):  # stable: among equal dates, the later path wins
+        newest[(m.kernel, m.series, m.backend, m.size)] = m
+    if not newest:
+        raise ValueError(
+            f"results: no kernel timings (kernel, backend, size) found in {', '.join(map(str, paths))}"
+        )
+    return list(newest.values())
+
+
+# --------------------------------------------------------------------------- fitting and drawing
+
+
+def fit_exponent(sizes, times) -> float | None:
+    """k of time ~ size**k, least squares on log-log axes; None with fewer than two distinct sizes."""
+    sizes, times = np.asarray(sizes, dtype=float), np.asarray(times, dtype=float)
+    if sizes.shape != times.shape:
+        raise ValueError(f"sizes and times must have the same shape; got {sizes.shape} and {times.shape}")
+    if np.any(sizes <= 0) or np.any(times <= 0):
+        raise ValueError("sizes and times must be > 0 to fit on log-log axes")
+    if len(np.unique(sizes)) < 2:
+        return None
+    return float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
+
+
+def _backend_order(names) -> list[str]:
+    rank = {name: i for i, name in enumerate(BACKEND_ORDER)}
+    return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
+
+
+def make_figure(kernel: str, measurements: list[Measurement], series: str | None = None):
+    """The matplotlib Figure (Agg canvas, no window) of ``kernel``'s runtime and speedup panels.
+
+    The measurements drawn (those of ``kernel``, and of ``series`` if given)
+    must come from one series (one workload): ValueError otherwise.
+    """
+    _require_matplotlib()
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows = [m for m in measurements if m.kernel == kernel and (series is None or m.series == series)]
+    if not rows:
+        raise ValueError(f"kernel {kernel!r} has no measurements" + (f" in series {series!r}" if series else ""))
+    if len({m.series for m in rows}) > 1:
+        raise ValueError(f"measurements of kernel {kernel!r} come from several series (workloads); pick one with "
+                         f"series=: {', '.join(sorted({m.series for m in rows}))}")
+    unit = SIZE_UNITS.get(kernel, "size")
+    names = _backend_order({m.backend for m in rows})
+    colors = colormaps["tab10"]
+    by_backend = {name: sorted((m for m in rows if m.backend == name), key=lambda m: m.size) for name in names}
+    python = {m.size: m.time_s for m in by_backend.get("python", [])}
+
+    fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    runtime, speedup = fig.subplots(1, 2)
+    any_extrapolated = False
+    for i, name in enumerate(names):
+        points = by_backend[name]
+        sizes = [m.size for m in points]
+        times = [m.time_s for m in points]
+        k = fit_exponent(sizes, times)
+        label = name if k is None else f"{name} (k={k:.2f})"
+        color = colors(i % colors.N)
+        runtime.plot(sizes, times, "o-", color=color, label=label)
+        open_points = [(m.size, m.time_s) for m in points if m.extrapolated]
+        if open_points:
+            any_extrapolated = True
+            runtime.plot(*zip(*open_points), "o", color=color, markerfacecolor="white")
+        shared = [(m.size, python[m.size] / m.time_s) for m in points if m.size in python]
+        if shared and name != "python":  # python itself is the dashed line at 1
+            speedup.plot(*zip(*shared), "o-", color=color, label=label)
+
+    runtime.set(xscale="log", yscale="log", xlabel=unit, ylabel="time per call [s]",
+                title=f"{kernel}: runtime vs {unit}")
+    runtime.grid(True, which="both", alpha=0.3)
+    runtime.legend(fontsize="small", title="backend (time ~ size^k)", title_fontsize="small")
+    if any_extrapolated:
+        runtime.annotate("open markers: extrapolated from a smaller run", (0.01, 0.01),
+                         xycoords="axes fraction", fontsize="x-small", color="0.3")
+    if python:
+        speedup.axhline(1.0, color=colors(names.index("python") % colors.N), linewidth=1, linestyle="--",
+                        label="python (= 1)")
+        speedup.set(xscale="log", yscale="log", xlabel=unit, ylabel="speedup over python (x)",
+                    title=f"{kernel}: speedup over the python backend")
+        speedup.grid(True, which="both", alpha=0.3)
+        speedup.legend(fontsize="small")
+    else:
+        speedup.set_axis_off()
+        speedup.text(0.5, 0.5, "no python backend measured:\nno speedup to show", ha="center", va="center",
+                     transform=speedup.transAxes)
+    sources = sorted({m.source for m in rows})
+    fig.suptitle(f"{rows[0].series} — from {', '.join(sources[:3])}{' ...' if len(sources) > 3 else ''}",
+                 fontsize="small")
+    return fig
+
+
+def plot_kernel(kernel: str, measurements: list[Measurement], path, series: str | None = None) -> Path:
+    """Write :func:`make_figure` of ``kernel`` (and ``series``) to the PNG ``path`` (1200 x 500 pixels); returns it."""
+    path = Path(path)
+    make_figure(kernel, measurements, series).savefig(path, dpi=DPI)
+    return path
+
+
+def plot_results(results, out_dir) -> list[Path]:
+    """Read ``results`` (see :func:`load_results`) and write one PNG per kernel and series in ``out_dir``.
+
+    The file is ``KERNEL.png`` when the kernel has one series, else
+    ``KERNEL-SERIES.png`` (e.g. ``evolve-asv_evolve.TimeEvolve.time_evolve.png``).
+    Returns the paths written, in kernel order.
+    """
+    _require_matplotlib()
+    measurements = load_results(results)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kernels = sorted({m.kernel for m in measurements},
+                     key=lambda k: (k not in KERNELS, KERNELS.index(k) if k in KERNELS else 0, k))
+    paths = []
+    for kernel in kernels:
+        all_series = sorted({m.series for m in measurements if m.kernel == kernel})
+        for series in all_series:
+            name = kernel if len(all_series) == 1 else f"{kernel}-{_file_part(series)}"
+            paths.append(plot_kernel(kernel, measurements, out_dir / f"{name}.png", series=series))
+    return paths
+
+
+def _file_part(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:100] or "series"
