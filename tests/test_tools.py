@@ -248,12 +248,12 @@ def test_annotate_every_pyx(tmp_path, capsys):
     for name in ("_evolve.pyx", "_chebyshev.pyx", "_hello_parallel.pyx"):
         row = next(line for line in text.splitlines() if line.strip().startswith(name))
         assert " yes" in row, row
-    # the inner Euler step of _evolve.pyx is white (score-0) in Cython's own HTML
+    # the serial loop over blocks of particles in _evolve.pyx is white (score-0) in Cython's own HTML
     scores = profiling.annotation_scores(out / "_evolve.html")
     lines = (ROOT / "src" / "_evolve.pyx").read_text().splitlines()
-    step = next(i for i, line in enumerate(lines, 1) if "norm = sqrt(" in line)
-    assert scores[step] == 0 and max(scores.values()) > 0  # the def lines do call Python
-    assert "<td>yes</td>" in index and "for step in range(nsteps):" in index
+    loop = next(i for i, line in enumerate(lines, 1) if "for block in range(nblocks):" in line)
+    assert scores[loop] == 0 and max(scores.values()) > 0  # the def lines do call Python
+    assert "<td>yes</td>" in index and "for block in range(nblocks):" in index
 
 
 PURE_PYX = """
