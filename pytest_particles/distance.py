@@ -48,6 +48,13 @@ def distance_matrix_numexpr(r, workers=None):
         return ne.evaluate("sqrt(d_ij)", out=d_ij)
 
 
+def distance_matrix_scipy(r):
+    """``scipy.spatial.distance.cdist(r, r)``: the peer a user would pick instead (optional extra ``scipy``)."""
+    from scipy.spatial.distance import cdist
+
+    return cdist(r, r)
+
+
 def distance_matrix_cython(r, out=None):
     """A typed loop over rows, no Python inside (src/_distance.pyx)."""
     out = np.empty((r.shape[0], r.shape[0])) if out is None else out
@@ -274,6 +281,7 @@ registry.add_builtin("distance_matrix", "numpy", distance_matrix_numpy, priority
 registry.add_builtin(
     "distance_matrix", "numexpr", distance_matrix_numexpr, priority=20, check=module_check("numexpr"), takes_workers=True
 )
+registry.add_builtin("distance_matrix", "scipy", distance_matrix_scipy, priority=25, check=module_check("scipy"))
 registry.add_builtin("distance_matrix", "cython", distance_matrix_cython, priority=30, check=_compiled.check)
 registry.add_builtin(
     "distance_matrix", "openmp", distance_matrix_openmp, priority=40, check=_compiled.openmp_check, takes_workers=True
