@@ -182,8 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("base", metavar="BASE", help="the commit to compare against (e.g. main)")
     p.add_argument("head", metavar="HEAD", nargs="?", default="HEAD", help="the commit to check (default HEAD)")
-    p.add_argument("--bench", default=gate.DEFAULT_BENCH, metavar="REGEX",
-                   help="asv benchmarks to run (regular expression, default %(default)r: every kernel timing)")
+    p.add_argument("--bench", default=None, metavar="REGEX",
+                   help=f"benchmarks to compare, a regular expression: asv benchmark names (default "
+                   f"'{gate.DEFAULT_BENCH}': every kernel timing), or with --instructions the cells' "
+                   "kernel.backend(size) labels (default: all)")
     p.add_argument("--rounds", type=_positive_int, default=gate.DEFAULT_ROUNDS, metavar="N",
                    help="interleaved rounds per commit (default %(default)s)")
     p.add_argument("--instructions", action="store_true",

@@ -304,23 +304,41 @@ def count_instructions(site: Path, kernel: str, backend: str, setup: str, calls:
     return int(match.group(1).replace(",", ""))
 
 
-def instruction_gate(base: str, head: str, *, repo: Path, cache: Path, log: Callable[[str], None] = print) -> Outcome:
+def instruction_cells(bench: str | None = None) -> list[tuple[str, str, str, str]]:
+    """The instruction-count cells whose label ``kernel.backend(size)`` matches ``bench`` (all when None)."""
+    if bench is None:
+        return list(INSTRUCTION_CELLS)
+    try:
+        pattern = re.compile(bench)
+    except re.error as exc:
+        raise GateError(f"--bench {bench!r} is not a regular expression: {exc}") from None
+    cells = [cell for cell in INSTRUCTION_CELLS if pattern.search(f"{cell[0]}.{cell[1]}({cell[2]})")]
+    if not cells:
+        labels = ", ".join(f"{k}.{b}({s})" for k, b, s, _ in INSTRUCTION_CELLS)
+        raise GateError(f"--bench {bench!r} matches no instruction-count cell; the cells are: {labels}")
+    return cells
+
+
+def instruction_gate(base: str, head: str, *, repo: Path, cache: Path, bench: str | None = None,
+                     log: Callable[[str], None] = print) -> Outcome:
     """Compare instruction counts of the single-thread kernels at BASE and HEAD.
 
     One call's count is (three calls - one call) / 2, so interpreter start-up
     and imports cancel out; the valgrind processes run side by side.
+    ``bench`` narrows the cells to those whose ``kernel.backend(size)`` label it matches.
     """
     if shutil.which("valgrind") is None:
         raise GateError("valgrind is not installed (Debian: apt-get install valgrind); instruction mode cannot run")
+    selected = instruction_cells(bench)
     commits = [resolve(base, repo), resolve(head, repo)]
     sites = [build_site(c, repo, cache, log) for c in commits]
-    log(f"counting instructions of {len(INSTRUCTION_CELLS)} kernels under cachegrind")
+    log(f"counting instructions of {len(selected)} kernels under cachegrind")
     jobs = {(side, cell[:2], calls): (sites[side], *cell[:2], cell[3], calls)
-            for side in (0, 1) for cell in INSTRUCTION_CELLS for calls in (1, 3)}
+            for side in (0, 1) for cell in selected for calls in (1, 3)}
     with ThreadPoolExecutor(max_workers=available_cores()) as pool:
         futures = {key: pool.submit(count_instructions, *job) for key, job in jobs.items()}
     cells, broken = [], []
-    for kernel, backend, size, _ in INSTRUCTION_CELLS:
+    for kernel, backend, size, _ in selected:
         label = f"{kernel}.{backend}({size})"
         counts = {}
         for side in (0, 1):
@@ -349,14 +367,19 @@ def instruction_gate(base: str, head: str, *, repo: Path, cache: Path, log: Call
     return Outcome(OK, f"no instruction-count regression in {len(cells)} kernels", cells, [])
 
 
-def run(base: str, head: str = "HEAD", *, config: str | Path = "asv.conf.json", bench: str = DEFAULT_BENCH,
+def run(base: str, head: str = "HEAD", *, config: str | Path = "asv.conf.json", bench: str | None = None,
         rounds: int = DEFAULT_ROUNDS, instructions: bool = False, log: Callable[[str], None] = print) -> Outcome:
-    """Run the gate; a GateError becomes an Outcome with exit code 3."""
+    """Run the gate; a GateError becomes an Outcome with exit code 3.
+
+    ``bench`` is a regular expression: asv benchmark names in timed mode
+    (default DEFAULT_BENCH), ``kernel.backend(size)`` labels in instruction
+    mode (default every cell).
+    """
     config = Path(config).resolve()
     repo = config.parent
     try:
         if instructions:
-            return instruction_gate(base, head, repo=repo, cache=repo / ".asv" / "gate", log=log)
-        return timed_gate(base, head, repo=repo, config=config, bench=bench, rounds=rounds, log=log)
+            return instruction_gate(base, head, repo=repo, cache=repo / ".asv" / "gate", bench=bench, log=log)
+        return timed_gate(base, head, repo=repo, config=config, bench=bench or DEFAULT_BENCH, rounds=rounds, log=log)
     except GateError as exc:
         return Outcome(CANNOT_RUN, str(exc), [], [])

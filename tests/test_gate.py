@@ -94,6 +94,25 @@ def test_instructions_without_valgrind_is_exit_3(tmp_path):
     assert "valgrind is not installed" in done.stdout
 
 
+def test_instruction_cells_are_chosen_by_bench():
+    assert gate.instruction_cells() == gate.INSTRUCTION_CELLS
+    assert [cell[:2] for cell in gate.instruction_cells(r"\.cython\(")] == [
+        ("evolve", "cython"), ("distance_matrix", "cython"), ("pi", "cython")]
+    assert [cell[:2] for cell in gate.instruction_cells("100000 samples")] == [("pi", "cython"), ("pi", "numpy")]
+    with pytest.raises(gate.GateError, match=r"matches no instruction-count cell; the cells are: evolve.cython"):
+        gate.instruction_cells("fortran")
+    with pytest.raises(gate.GateError, match=r"--bench '\(' is not a regular expression"):
+        gate.instruction_cells("(")
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
+def test_instructions_with_a_bench_that_matches_nothing_is_exit_3():
+    done = subprocess.run([*CLI, "gate", "HEAD", "HEAD", "--instructions", "--bench", "fortran",
+                           "--config", str(ROOT / "asv.conf.json")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 3
+    assert "matches no instruction-count cell" in done.stdout
+
+
 def rounds_of(*bests, per_round=gate.SAMPLES_PER_ROUND):
     """asv samples for rounds whose best samples are ``bests`` (the others a little slower)."""
     return [best * (1 + 0.01 * i) for best in bests for i in range(per_round)]
@@ -145,11 +164,14 @@ def test_instruction_gate_on_real_commits(scratch):
     assert identical.returncode == 0, identical.stdout + identical.stderr
     assert "no instruction-count regression in 7 kernels" in identical.stdout
 
-    slow = run_gate(repo, commits["base"], commits["slow"], "--instructions")
+    slow = run_gate(repo, commits["base"], commits["slow"], "--instructions", "--bench", r"^evolve\.cython")
     assert slow.returncode == 1, slow.stdout + slow.stderr
+    assert "evolve.numpy" not in slow.stdout  # --bench narrows the cells counted
     line = next(line for line in slow.stdout.splitlines() if "evolve.cython" in line)
-    assert "REGRESSION" in line and " 2.0" in line  # twice the work, twice the instructions
+    # twice the kernel's work: nearly twice the instructions (validation at the door is paid once)
+    ratio = float(line.split()[-3])
+    assert "REGRESSION" in line and 1.8 < ratio <= 2.01, line
 
-    broken = run_gate(repo, commits["base"], commits["broken"], "--instructions")
+    broken = run_gate(repo, commits["base"], commits["broken"], "--instructions", "--bench", r"^evolve\.cython")
     assert broken.returncode == 2, broken.stdout + broken.stderr
     assert "broken at HEAD: evolve.cython" in broken.stdout
