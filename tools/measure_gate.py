@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -49,7 +50,14 @@ def git(*args, cwd):
 
 
 def prepare(workdir: Path) -> dict[str, str]:
-    """A scratch clone with the base commit and one commit per scenario; returns their hashes."""
+    """A scratch clone with the base commit and one commit per scenario; returns their hashes.
+
+    The hashes are kept in the clone, so a measurement resumed in the same
+    workdir measures the same commits (and asv reuses their builds).
+    """
+    saved = workdir / "gate-commits.json"
+    if saved.is_file():
+        return json.loads(saved.read_text())
     if not (workdir / ".git").is_dir():
         subprocess.run(["git", "clone", "-q", str(ROOT), str(workdir)], check=True)
     base = git("rev-parse", "HEAD", cwd=workdir)
@@ -69,6 +77,7 @@ def prepare(workdir: Path) -> dict[str, str]:
             f"injected {scenario} slowdown", cwd=workdir)
         commits[scenario] = git("rev-parse", "HEAD", cwd=workdir)
     git("checkout", "-q", "--detach", base, cwd=workdir)
+    saved.write_text(json.dumps(commits))
     return commits
 
 
@@ -97,11 +106,15 @@ def main(argv=None) -> int:
                 continue
             remaining[(mode, scenario)] -= 1
             started = time.time()
-            outcome = gate.run(commits["base"], commits[scenario], config=config, bench=args.bench,
+            outcome = gate.run(commits["base"], commits[scenario], config=config,
+                               bench=None if mode == "instructions" else args.bench,
                                rounds=args.rounds, instructions=mode == "instructions", log=lambda line: None)
             confirmed = [c.label for c in outcome.cells if c.flagged]
             record = {"mode": mode, "scenario": scenario, "code": outcome.code, "confirmed": confirmed,
                       "message": outcome.message, "seconds": round(time.time() - started, 1),
+                      # what else the machine was doing: the 1-minute load average (2 = both cores busy)
+                      "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)),
+                      "load": round(os.getloadavg()[0], 2),
                       "worst": max(((c.label, round(c.ratio, 4)) for c in outcome.cells), key=lambda x: x[1],
                                    default=None)}
             with args.out.open("a") as f:
