@@ -304,17 +304,23 @@ def count_instructions(site: Path, kernel: str, backend: str, setup: str, calls:
     return int(match.group(1).replace(",", ""))
 
 
+def instruction_label(cell: tuple[str, str, str, str]) -> str:
+    """``kernel.backend(size)``: how an instruction-count cell is named, and matched by ``--bench``."""
+    kernel, backend, size, _ = cell
+    return f"{kernel}.{backend}({size})"
+
+
 def instruction_cells(bench: str | None = None) -> list[tuple[str, str, str, str]]:
-    """The instruction-count cells whose label ``kernel.backend(size)`` matches ``bench`` (all when None)."""
+    """The instruction-count cells whose label matches ``bench`` (all when None)."""
     if bench is None:
         return list(INSTRUCTION_CELLS)
     try:
         pattern = re.compile(bench)
     except re.error as exc:
         raise GateError(f"--bench {bench!r} is not a regular expression: {exc}") from None
-    cells = [cell for cell in INSTRUCTION_CELLS if pattern.search(f"{cell[0]}.{cell[1]}({cell[2]})")]
+    cells = [cell for cell in INSTRUCTION_CELLS if pattern.search(instruction_label(cell))]
     if not cells:
-        labels = ", ".join(f"{k}.{b}({s})" for k, b, s, _ in INSTRUCTION_CELLS)
+        labels = ", ".join(map(instruction_label, INSTRUCTION_CELLS))
         raise GateError(f"--bench {bench!r} matches no instruction-count cell; the cells are: {labels}")
     return cells
 
@@ -338,8 +344,9 @@ def instruction_gate(base: str, head: str, *, repo: Path, cache: Path, bench: st
     with ThreadPoolExecutor(max_workers=available_cores()) as pool:
         futures = {key: pool.submit(count_instructions, *job) for key, job in jobs.items()}
     cells, broken = [], []
-    for kernel, backend, size, _ in selected:
-        label = f"{kernel}.{backend}({size})"
+    for cell in selected:
+        kernel, backend, size, _ = cell
+        label = instruction_label(cell)
         counts = {}
         for side in (0, 1):
             try:
