@@ -270,13 +270,13 @@ def check_distance_matrix(d, r, *, samples: int = 256, seed: int = 0, rtol: floa
     bad = np.flatnonzero(~(diagonal <= atol))
     if bad.size:
         raise AssertionError(_report("distance matrix diagonal is not zero",
-                                     [f"D[{i}, {i}] = {d[i, i]!r}" for i in bad], bad.size, f"|D[i, i]| <= {atol:.3g}"))
+                                     [f"D[{i}, {i}] = {float(d[i, i])!r}" for i in bad], bad.size, f"|D[i, i]| <= {atol:.3g}"))
     asym = np.abs(d - d.T)
     bad = np.argwhere(~(asym <= atol + rtol * np.abs(d)))
     bad = bad[bad[:, 0] < bad[:, 1]]
     if bad.size:
         raise AssertionError(_report("distance matrix is not symmetric",
-                                     [f"D[{i}, {j}] = {d[i, j]!r} but D[{j}, {i}] = {d[j, i]!r}" for i, j in bad],
+                                     [f"D[{i}, {j}] = {float(d[i, j])!r} but D[{j}, {i}] = {float(d[j, i])!r}" for i, j in bad],
                                      len(bad), f"rtol {rtol:g}"))
     if n * n <= samples:
         pairs = [(i, j) for i in range(n) for j in range(n)]
@@ -288,7 +288,7 @@ def check_distance_matrix(d, r, *, samples: int = 256, seed: int = 0, rtol: floa
     for i, j in pairs:
         expected = math.sqrt((r[j, 0] - r[i, 0]) ** 2 + (r[j, 1] - r[i, 1]) ** 2)
         if not abs(d[i, j] - expected) <= atol + rtol * expected:
-            rows.append(f"D[{i}, {j}]: expected {expected!r}, got {d[i, j]!r}")
+            rows.append(f"D[{i}, {j}]: expected {expected!r}, got {float(d[i, j])!r}")
     if rows:
         raise AssertionError(_report("distance matrix entries differ from sqrt(dx**2 + dy**2)", rows, len(rows),
                                      f"rtol {rtol:g}, atol {atol:.3g}"))
