@@ -358,7 +358,9 @@ def _cmd_gate(args) -> int:
         unit = "instructions" if args.instructions else "median time"
         table = Table(title=f"pytest-particles gate {args.base} {args.head}", box=box.SIMPLE_HEAVY)
         for column in ("benchmark", f"BASE {unit}", f"HEAD {unit}", "HEAD / BASE", "threshold", "verdict"):
-            table.add_column(column, justify="left" if column in ("benchmark", "verdict") else "right")
+            # a benchmark's name is folded onto more lines in a narrow terminal, never cut short
+            table.add_column(column, justify="left" if column in ("benchmark", "verdict") else "right",
+                             overflow="fold" if column == "benchmark" else "ellipsis")
         shown = [c for c in outcome.cells if c.flagged] if outcome.code == gate.OK else outcome.cells
         for c in sorted(shown, key=lambda c: -c.ratio)[:40]:
             base, head = (f"{c.base:,.0f}", f"{c.head:,.0f}") if args.instructions else (

@@ -262,8 +262,15 @@ print("OK")
 
 
 def build_site(commit: str, repo: Path, cache: Path, log: Callable[[str], None]) -> Path:
-    """A directory holding ``commit``'s package (built once, cached by hash), for PYTHONPATH."""
-    site = cache / commit / "site"
+    """A directory holding ``commit``'s package for PYTHONPATH, built once per source tree.
+
+    Cached by the commit's tree hash: commits with the same files (an empty
+    commit, a rebase, a message edit) share one build.
+    """
+    tree = subprocess.run(["git", "rev-parse", f"{commit}^{{tree}}"], cwd=repo, capture_output=True, text=True)
+    if tree.returncode != 0:
+        raise GateError(f"cannot read the tree of {commit[:8]}: {tree.stderr.strip()}")
+    site = cache / f"tree-{tree.stdout.strip()}" / "site"
     if (site / "pytest_particles").is_dir():
         return site
     with tempfile.TemporaryDirectory() as tmp:
