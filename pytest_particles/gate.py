@@ -100,12 +100,12 @@ def threshold_for(backend: str) -> float:
 # --- git and asv -----------------------------------------------------------------------------
 
 
-def resolve(ref: str, repo: Path) -> str:
-    """The full commit hash of ``ref``, or GateError."""
-    out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=repo,
+def resolve(ref: str, repo: Path, kind: str = "commit") -> str:
+    """The full hash of ``ref``'s ``kind`` (its commit, or its tree), or GateError."""
+    out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{{kind}}}"], cwd=repo,
                          capture_output=True, text=True)
     if out.returncode != 0:
-        raise GateError(f"{ref!r} is not a commit in {repo}")
+        raise GateError(f"{ref!r} is not a {kind} in {repo}")
     return out.stdout.strip()
 
 
@@ -267,10 +267,7 @@ def build_site(commit: str, repo: Path, cache: Path, log: Callable[[str], None])
     Cached by the commit's tree hash: commits with the same files (an empty
     commit, a rebase, a message edit) share one build.
     """
-    tree = subprocess.run(["git", "rev-parse", f"{commit}^{{tree}}"], cwd=repo, capture_output=True, text=True)
-    if tree.returncode != 0:
-        raise GateError(f"cannot read the tree of {commit[:8]}: {tree.stderr.strip()}")
-    site = cache / f"tree-{tree.stdout.strip()}" / "site"
+    site = cache / f"tree-{resolve(commit, repo, 'tree')}" / "site"
     if (site / "pytest_particles").is_dir():
         return site
     with tempfile.TemporaryDirectory() as tmp:
