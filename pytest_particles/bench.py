@@ -1,212 +1,73 @@
-"""Benchmarks of every backend of every kernel at the book's sizes (``pytest-particles bench``).
+"""Benchmarks of every backend of every declared kernel at its sizes (``pytest-particles bench``).
 
 Plain functions returning plain records; the command line (``cli.py``) parses
 the arguments, draws the progress bar and prints the table.
 
 How a cell (kernel, backend, size) is measured
 ----------------------------------------------
+The case is the kernel's own (``kernel.inputs(size, rng)``, the one workload
+definition that tests and asv use too), and every call goes through the
+kernel's call with that backend, validation included, as a user pays it.
+
 1. Warm-up: one untimed call of the smallest case (imports, compiled modules,
    worker pools, caches).
-2. Probe: a case of 1/1000 of the full work, capped at a tiny case (10,000
-   units of work, or the smallest case if larger), grown tenfold until it
-   takes long enough (50 ms, or budget / 10) to give a rate, or is full size.
+2. Probe: a case of 1/1000 of the full work (at most 10,000 units of work, at
+   least the smallest case), grown tenfold until it takes long enough (50 ms,
+   or budget / 10) to give a rate, or is full size.
 3. If the full-size run is expected to fit in ``budget`` seconds it is timed;
-   otherwise a smaller case that fits is timed and its time extrapolated to
-   the full work, linearly in work, and the record is marked ``scaled``.
-   Work is particle-steps for evolve (shrunk by running fewer steps on the
-   same particles), pairs for distance_matrix (fewer points: the cost grows
-   as N**2) and samples for pi (fewer samples).  The workload depends only on
-   the kernel, so third-party backends added with ``register_backend`` are
-   scaled the same way.
+   otherwise a smaller case that fits is timed and extended to the full work,
+   and the record is marked ``scaled``: the kernel's ``shrink`` case (the
+   same size, less work: the book's evolve runs fewer steps) extended
+   linearly, or else two smaller sizes with ``t = a + b * work`` fitted
+   through them (``a`` keeps a per-call cost from being multiplied).
 4. The time is the best of ``repeat`` runs (``time.perf_counter``, garbage
    collector off during the call, as ``timeit`` does).
-
-Every timed call goes through the public API, via the Backend object
-(``backend(r, ang_speed, dt, workers=...)``, ``backend(r, workers=...)``,
-``backend(samples, seed=..., workers=...)``): the validation at the door is
-included, the same way for every backend, as a user calling the library
-would pay it.  It is O(N) against O(N * steps), O(N**2) or O(samples) work.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime
-import gc
-import inspect
-import math
 import os
 import platform
-import statistics
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from . import __version__, parallel, registry, validation
-from .physics import particle_system
-from .registry import KERNELS, Backend, backends
-
-# The book's benchmark settings.
-DT = 0.1
-TIMESTEP = 1e-5
-NSTEPS = validation.step_count(DT, TIMESTEP)  # 10,000
-
-DEFAULT_SIZES = {
-    "evolve": (100, 1_000, 10_000),
-    "distance_matrix": (1_000, 10_000),
-    "pi": (1_000_000, 10_000_000),
-}
-SIZE_UNITS = {"evolve": "particles", "distance_matrix": "points", "pi": "samples"}
-WORK_UNITS = {"evolve": "particle-steps", "distance_matrix": "pairs", "pi": "samples"}
-
-# The book's timings on its 2013 hardware, in seconds: (kernel, backend, size) -> time.
-# evolve at dt = 0.1 (10,000 steps), size in particles; distance_matrix size in points; pi in samples.
-BOOK_2013 = {
-    ("evolve", "python", 100): 0.614,
-    ("evolve", "python", 1_000): 6.13,
-    ("evolve", "python_fast", 1_000): 0.756,
-    ("evolve", "numpy", 100): 0.415,
-    ("evolve", "numpy", 1_000): 0.852,
-    ("evolve", "cython", 100): 0.0134,
-    ("evolve", "cython", 1_000): 0.134,
-    ("evolve", "cython", 10_000): 1.35,
-    ("evolve", "openmp", 10_000): 0.599,
-    ("distance_matrix", "numpy", 10_000): 3.56,
-    ("distance_matrix", "numexpr", 10_000): 0.858,
-    ("pi", "python", 1_000_000): 0.734,
-    ("pi", "multiprocessing", 1_000_000): 0.325,
-    ("pi", "multiprocessing_per_sample", 1_000_000): 97.0,
-}
+from .cases import DEFAULT_SEED, Case
+from .registry import Backend, Kernel
+from .timing import time_once
 
 DEFAULT_BUDGET = 1.0  # seconds a single full-size run may take before it is scaled down
 DEFAULT_REPEAT = 3
-DEFAULT_SEED = 2013
 PROBE_FRACTION = 1e-3  # the first probe does this fraction of the full work
 PROBE_START = 10_000  # ... but at most this much work (plus the smallest case) to begin with
 PROBE_TIME = 0.05  # a probe this long (or budget / 10, if less) gives the rate
 SAFETY = 0.8  # a scaled case aims at this fraction of the budget
 
 
-# --------------------------------------------------------------------------- workloads
+def size_for_work(kernel: Kernel, target: float, largest: int) -> int:
+    """The largest size <= ``largest`` whose work is at most ``target`` (at least 1): work grows with size."""
+    low, high = 1, largest
+    if kernel.work(largest) <= target:
+        return largest
+    while low < high:
+        middle = (low + high + 1) // 2
+        if kernel.work(middle) <= target:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
-@dataclass(frozen=True)
-class Case:
-    """One concrete call of a kernel: its work and the arguments of the public function."""
-
-    work: int
-    description: str
-    args: tuple
-    kwargs: dict
-
-    def run(self, backend: Backend, workers: int | None):
-        return backend(*self.args, workers=workers, **self.kwargs)
-
-
-class Workload:
-    """The full-size problem of one kernel at one size, and smaller cases of it."""
-
-    kernel: str
-
-    def __init__(self, size: int, seed: int):
-        if size < 1:
-            raise ValueError(f"size must be >= 1; got {size}")
-        self.size = size
-        self.seed = seed
-        self.unit = WORK_UNITS[self.kernel]
-        self.work = self.work_at(size)
-
-    def work_at(self, size: int) -> int:
-        raise NotImplementedError
-
-    def case(self, target_work: float) -> Case:
-        """The largest case doing at most ``target_work`` (never less than the smallest, never more than full)."""
-        raise NotImplementedError
-
-
-def _round_down(value: float, digits: int = 2) -> int:
-    """``value`` rounded down to ``digits`` significant figures (so a scaled case reads 1,600 steps, not 1,634)."""
-    value = int(value)
+def _round_down(value: int, digits: int = 2) -> int:
+    """``value`` rounded down to ``digits`` significant figures (a scaled case reads 1,600, not 1,634)."""
     if value < 10**digits:
         return value
     scale = 10 ** (len(str(value)) - digits)
     return value // scale * scale
-
-
-class EvolveWorkload(Workload):
-    """``size`` particles, x, y and ang_speed uniform in (-1, 1), evolved for the book's dt = 0.1."""
-
-    kernel = "evolve"
-
-    def __init__(self, size: int, seed: int):
-        super().__init__(size, seed)
-        self.r, self.ang_speed = particle_system(size, seed)
-
-    def work_at(self, size: int) -> int:
-        return size * NSTEPS
-
-    def case(self, target_work: float) -> Case:
-        # Fewer steps, the same particles.
-        steps = NSTEPS if target_work >= self.work else max(1, min(NSTEPS, _round_down(target_work / self.size)))
-        return Case(
-            work=self.size * steps,
-            description=f"{self.size:,} particles x {steps:,} steps",
-            args=(self.r, self.ang_speed, steps * TIMESTEP),
-            kwargs={"timestep": TIMESTEP},
-        )
-
-
-class DistanceWorkload(Workload):
-    """``size`` points uniform in (-1, 1)**2."""
-
-    kernel = "distance_matrix"
-
-    def __init__(self, size: int, seed: int):
-        super().__init__(size, seed)
-        self.r = np.random.default_rng(seed).uniform(-1.0, 1.0, (size, 2))
-
-    def work_at(self, size: int) -> int:
-        return size * size
-
-    def case(self, target_work: float) -> Case:
-        # Fewer points: the work (and the cost) grows as N**2.
-        n = self.size if target_work >= self.work else max(1, min(self.size, _round_down(math.isqrt(int(target_work)))))
-        return Case(work=n * n, description=f"{n:,} points", args=(self.r[:n],), kwargs={})
-
-
-class PiWorkload(Workload):
-    """``size`` samples with a fixed seed."""
-
-    kernel = "pi"
-
-    def work_at(self, size: int) -> int:
-        return size
-
-    def case(self, target_work: float) -> Case:
-        samples = self.size if target_work >= self.work else max(1, min(self.size, _round_down(target_work)))
-        return Case(work=samples, description=f"{samples:,} samples", args=(samples,), kwargs={"seed": self.seed})
-
-
-def work_done(kernel: str, *args, **kwargs) -> tuple[int, str]:
-    """The work of one call of a kernel's public function, given its arguments: (amount, unit)."""
-    call = inspect.signature(registry.front(kernel)).bind(*args, **kwargs)
-    call.apply_defaults()
-    given = call.arguments
-    if kernel == "evolve":
-        amount = len(given["r"]) * validation.step_count(given["dt"], given["timestep"])
-    elif kernel == "distance_matrix":
-        amount = len(given["r"]) ** 2
-    else:
-        amount = int(given["samples"])
-    return amount, WORK_UNITS[kernel]
-
-
-WORKLOADS: dict[str, type[Workload]] = {"evolve": EvolveWorkload, "distance_matrix": DistanceWorkload, "pi": PiWorkload}
-
-
-def workload(kernel: str, size: int, seed: int = DEFAULT_SEED) -> Workload:
-    return WORKLOADS[kernel](size, seed)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -228,21 +89,21 @@ class Record:
     kernel: str
     backend: str
     size: int
-    size_unit: str
     work: int
     work_unit: str
     available: bool
     reason: str = ""
     error: str = ""
+    measured_case: str = ""  # what was timed when scaled: a smaller size, or the kernel's shrunk case
     measured_work: int | None = None
-    measured_case: str = ""
     time_s: float | None = None  # best time of the case actually run (measured_work)
     full_size_time_s: float | None = None  # equal to time_s, or extrapolated from it when scaled
     scaled: bool = False
     throughput: float | None = None  # work per second
     throughput_unit: str = ""
-    speedup_vs_python: float | None = None
-    book_2013_s: float | None = None
+    baseline: str = ""  # the backend the speedup is measured against
+    speedup: float | None = None
+    published_s: float | None = None  # a timing the kernel's declaration cites (the book's 2013 ones)
     repeat: int = 0
     workers: int | None = None
 
@@ -254,143 +115,151 @@ class Record:
         return asdict(self)
 
 
-def _time_once(case: Case, backend: Backend, workers: int | None) -> float:
-    """Seconds of one call, the garbage collector off; the result is freed before returning."""
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        start = time.perf_counter()
-        result = case.run(backend, workers)
-        elapsed = time.perf_counter() - start
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    del result  # a 10,000-point distance matrix is 800 MB: never keep one alive into the next call
-    return elapsed
+class _Timer:
+    """Times the kernel's call on cases of a cell: by size, or (kernels that declare ``shrink``) by fraction."""
+
+    def __init__(self, kernel: Kernel, backend: Backend, size: int, workers: int | None, seed: int):
+        self.kernel, self.backend, self.size, self.workers, self.seed = kernel, backend, size, workers, seed
+        self.cases: dict[int, Case] = {}
+        self.full = kernel.work(size)
+
+    def case(self, work: float) -> tuple[tuple, int, str]:
+        """(args, work, description) of the largest case doing at most ``work`` (at least the smallest)."""
+        if work >= self.full:
+            return self._case(self.size).args, self.full, f"size {self.size:,}"
+        if self.kernel.shrink is not None:
+            args, done = self.kernel.shrink(self._case(self.size).args, max(work, 1) / self.full)
+            return args, int(done), f"size {self.size:,} with {done / self.full:.2%} of its work"
+        n = max(1, _round_down(size_for_work(self.kernel, work, self.size)))
+        return self._case(n).args, self.kernel.work(n), f"size {n:,}"
+
+    def _case(self, n: int) -> Case:
+        if n not in self.cases:
+            self.cases[n] = Case(self.kernel, n, self.seed)
+        return self.cases[n]
+
+    def time(self, args: tuple) -> float:
+        args = copy.deepcopy(args)
+        return time_once(lambda: self.kernel(*args, backend=self.backend, workers=self.workers))
 
 
-def choose_case(backend: Backend, load: Workload, *, budget: float, workers: int | None) -> Case:
-    """Warm up, probe the rate, and return the full case if it fits in ``budget``, else a smaller one that does."""
-    smallest = load.case(0)
-    _time_once(smallest, backend, workers)  # warm-up: imports, worker pools, caches
+def choose_work(timer: _Timer, *, budget: float) -> float:
+    """Warm up, probe the rate, and return the full work if it fits in ``budget``, else a work that does."""
+    timer.time(timer.case(0)[0])  # warm-up: imports, worker pools, caches
     probe_time = min(PROBE_TIME, budget / 10)
-    # Start at 1/1000 of the work, but never above a tiny case: a huge size on a slow
-    # backend must not make the probe itself blow the budget.
-    target = max(smallest.work, min(load.work * PROBE_FRACTION, PROBE_START))
-    previous_work = None
+    target = max(timer.case(0)[1], min(timer.full * PROBE_FRACTION, PROBE_START))
+    previous = None
     while True:
-        probe = load.case(target)
+        args, work, _ = timer.case(target)
         target *= 10
-        if probe.work == previous_work:  # the case could not grow yet (evolve: still one step)
+        if work == previous:  # the case could not grow yet
             continue
-        previous_work = probe.work
-        elapsed = _time_once(probe, backend, workers)
-        if probe.work >= load.work or elapsed >= probe_time:
+        previous = work
+        elapsed = timer.time(args)
+        if work >= timer.full or elapsed >= probe_time:
             break
-    rate = probe.work / max(elapsed, 1e-9)
-    if load.work / rate <= budget:
-        return load.case(load.work)
-    return load.case(rate * budget * SAFETY)
+    rate = work / max(elapsed, 1e-9)
+    return timer.full if timer.full / rate <= budget else rate * budget * SAFETY
 
 
-def measure_cell(
-    cell: Cell,
-    *,
-    budget: float = DEFAULT_BUDGET,
-    repeat: int = DEFAULT_REPEAT,
-    workers: int | None = None,
-    seed: int = DEFAULT_SEED,
-) -> Record:
+def extrapolate(works: tuple[int, int], times: tuple[float, float], full: int) -> float:
+    """The full-size time from two probes, fitted as ``t = a + b * work`` (a, b >= 0).
+
+    The constant term keeps a per-call cost (a step loop's overhead in
+    NumPy, a process pool's start) from being multiplied by the work.
+    """
+    (w1, w2), (t1, t2) = works, times
+    if w2 <= w1:
+        return t2 * full / w2
+    b = max(0.0, (t2 - t1) / (w2 - w1))
+    a = max(0.0, t2 - b * w2)
+    return a + b * full if b > 0 else t2 * full / w2 if a == 0 else a
+
+
+def measure_cell(cell: Cell, *, budget: float = DEFAULT_BUDGET, repeat: int = DEFAULT_REPEAT,
+                 workers: int | None = None, seed: int = DEFAULT_SEED) -> Record:
     """Measure one cell; an unavailable backend or a failing run gives a record, never an exception."""
-    load = workload(cell.kernel, cell.size, seed)
+    kernel = registry.kernel(cell.kernel)
     backend = cell.backend
-    record = Record(
-        kernel=cell.kernel,
-        backend=backend.name,
-        size=cell.size,
-        size_unit=SIZE_UNITS[cell.kernel],
-        work=load.work,
-        work_unit=load.unit,
-        available=backend.available,
-        reason=backend.reason,
-        book_2013_s=BOOK_2013.get((cell.kernel, backend.name, cell.size)),
-        repeat=repeat,
-        workers=workers,
-    )
+    record = Record(kernel=kernel.name, backend=backend.name, size=cell.size, work=kernel.work(cell.size),
+                    work_unit=kernel.work_unit, available=backend.available, reason=backend.reason,
+                    published_s=kernel.published.get((backend.name, cell.size)), repeat=repeat, workers=workers)
     if not record.available:
         return record
     try:
-        case = choose_case(backend, load, budget=budget, workers=workers)
-        best = min(_time_once(case, backend, workers) for _ in range(repeat))
+        timer = _Timer(kernel, backend, cell.size, workers, seed)
+        args, work, description = timer.case(choose_work(timer, budget=budget))
+        best = max(min(timer.time(args) for _ in range(repeat)), 1e-9)
+        record.full_size_time_s = best * record.work / work  # linear in work: exact for a kernel's shrink
+        if work < record.work and kernel.shrink is None:  # smaller sizes: fit a second, smaller one too
+            small_args, small_work, small = timer.case(work / 4)
+            if small_work < work:
+                small_best = max(min(timer.time(small_args) for _ in range(repeat)), 1e-9)
+                record.full_size_time_s = extrapolate((small_work, work), (small_best, best), record.work)
+                description = f"{small} and {description}"
     except Exception as exc:  # MemoryError, WorkerError, a broken third-party backend...
         record.error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
         return record
-    best = max(best, 1e-9)
-    record.measured_work = case.work
-    record.measured_case = case.description
-    record.time_s = best
-    record.scaled = case.work < load.work
-    record.full_size_time_s = best * load.work / case.work
-    record.throughput = case.work / best
-    record.throughput_unit = f"{load.unit}/s"
+    record.measured_case, record.measured_work, record.time_s = description, work, best
+    record.scaled = work < record.work
+    record.throughput = work / best
+    record.throughput_unit = f"{kernel.work_unit}/s"
     return record
 
 
+
+def baseline(kernel: Kernel) -> str:
+    """The backend speedups are measured against: the kernel's first own backend in table order."""
+    own = [b for b in ordered_backends(kernel.name) if b.builtin]
+    return own[0].name if own else ""
+
+
 def add_speedups(records: list[Record]) -> list[Record]:
-    """Fill ``speedup_vs_python``: the python backend's full-size time over each one's, same kernel and size."""
-    python = {(r.kernel, r.size): r.full_size_time_s for r in records if r.backend == "python" and r.ok}
+    """Fill ``speedup``: the baseline backend's full-size time over each one's, same kernel and size."""
     for r in records:
-        reference = python.get((r.kernel, r.size))
-        r.speedup_vs_python = reference / r.full_size_time_s if reference and r.ok else None
+        r.baseline = baseline(registry.kernel(r.kernel))
+    times = {(r.kernel, r.size): r.full_size_time_s for r in records if r.backend == r.baseline and r.ok}
+    for r in records:
+        reference = times.get((r.kernel, r.size))
+        r.speedup = reference / r.full_size_time_s if reference and r.ok else None
     return records
 
 
 # --------------------------------------------------------------------------- planning and running
 
 
-def ordered_backends(kernel: str) -> list[Backend]:
-    """Built-in backends from the slowest kind (python) to the fastest, then third-party ones."""
-    return sorted(backends(kernel), key=lambda b: (not b.builtin, b.priority if b.builtin else 0))
+def ordered_backends(kernel_name: str) -> list[Backend]:
+    """The kernel's own backends from the lowest priority (the slowest kind) up, then others'."""
+    return sorted(registry.backends(kernel_name), key=lambda b: (not b.builtin, b.priority if b.builtin else 0))
 
 
-def backend_names(kernels: Iterable[str] = KERNELS) -> list[str]:
-    """Every backend name registered for any of ``kernels``, in table order, without repeats."""
+def backend_names(kernels: Iterable[str] | None = None) -> list[str]:
+    """Every backend name registered for any of ``kernels`` (default all), in table order, without repeats."""
     names: list[str] = []
-    for kernel in kernels:
-        names += [b.name for b in ordered_backends(kernel) if b.name not in names]
+    for kernel_name in registry.kernel_names() if kernels is None else kernels:
+        names += [b.name for b in ordered_backends(kernel_name) if b.name not in names]
     return names
 
 
-def plan(
-    kernels: Iterable[str] | None = None,
-    backend_filter: Iterable[str] | None = None,
-    sizes: Iterable[int] | None = None,
-) -> list[Cell]:
+def plan(kernels: Iterable[str] | None = None, backend_filter: Iterable[str] | None = None,
+         sizes: Iterable[int] | None = None) -> list[Cell]:
     """The cells to run: every selected backend of every selected kernel at each size.
 
-    ``sizes`` None means each kernel's book sizes (DEFAULT_SIZES); otherwise
-    the same sizes are used for every selected kernel.
+    ``sizes`` None means each kernel's declared sizes; otherwise the same sizes for every selected kernel.
     """
-    kernels = list(KERNELS if kernels is None else kernels)
     wanted = None if backend_filter is None else set(backend_filter)
     cells = []
-    for kernel in kernels:
-        chosen = [b for b in ordered_backends(kernel) if wanted is None or b.name in wanted]
-        for size in DEFAULT_SIZES[kernel] if sizes is None else sizes:
-            cells += [Cell(kernel, int(size), b) for b in chosen]
+    for kernel_name in registry.kernel_names() if kernels is None else kernels:
+        kernel = registry.kernel(kernel_name)
+        chosen = [b for b in ordered_backends(kernel.name) if wanted is None or b.name in wanted]
+        for size in kernel.sizes if sizes is None else sizes:
+            cells += [Cell(kernel.name, int(size), b) for b in chosen]
     return cells
 
 
-def run(
-    cells: list[Cell],
-    *,
-    budget: float = DEFAULT_BUDGET,
-    repeat: int = DEFAULT_REPEAT,
-    workers: int | None = None,
-    seed: int = DEFAULT_SEED,
-    on_start: Callable[[Cell], None] | None = None,
-    on_done: Callable[[Cell, Record], None] | None = None,
-) -> list[Record]:
+def run(cells: list[Cell], *, budget: float = DEFAULT_BUDGET, repeat: int = DEFAULT_REPEAT,
+        workers: int | None = None, seed: int = DEFAULT_SEED, on_start: Callable[[Cell], None] | None = None,
+        on_done: Callable[[Cell, Record], None] | None = None) -> list[Record]:
     """Measure every cell in order; ``on_start`` / ``on_done`` report progress. Returns the records."""
     records = []
     try:
@@ -450,54 +319,3 @@ def report(records: list[Record], settings: dict | None = None, machine: dict | 
         "settings": dict(settings or {}),
         "records": [r.as_dict() for r in records],
     }
-
-
-# --------------------------------------------------------------------------- ratios in one run
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """How many times faster ``fast`` ran than ``slow``, over interleaved rounds."""
-
-    median: float
-    low: float
-    high: float
-    rounds: int
-
-
-def _loops_for(call: Callable[[], object], target: float) -> int:
-    """How many back-to-back calls take at least ``target`` seconds (at least one)."""
-    start = time.perf_counter()
-    call()
-    once = time.perf_counter() - start
-    return max(1, math.ceil(target / max(once, 1e-9)))
-
-
-def _time_loops(call: Callable[[], object], loops: int) -> float:
-    start = time.perf_counter()
-    for _ in range(loops):
-        call()
-    return (time.perf_counter() - start) / loops
-
-
-def interleaved_ratio(fast: Callable[[], object], slow: Callable[[], object], *, min_rounds: int = 5,
-                      max_rounds: int = 25, budget: float = 5.0, sample: float = 0.005) -> Ratio:
-    """Time ``fast`` and ``slow`` alternately, round after round, and return slow / fast per round.
-
-    Alternating puts both under the same machine load at nearly the same
-    moment, so the ratio holds on a noisy machine where absolute times drift.
-    Each timing repeats the call until it lasts ``sample`` seconds; rounds go
-    on until ``budget`` seconds are spent (at least ``min_rounds``).
-    """
-    fast_loops, slow_loops = _loops_for(fast, sample), _loops_for(slow, sample)
-    ratios = []
-    started = time.perf_counter()
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        while len(ratios) < min_rounds or (len(ratios) < max_rounds and time.perf_counter() - started < budget):
-            ratios.append(_time_loops(slow, slow_loops) / max(_time_loops(fast, fast_loops), 1e-12))
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-    return Ratio(statistics.median(ratios), min(ratios), max(ratios), len(ratios))

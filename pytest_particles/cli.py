@@ -29,8 +29,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 from rich.text import Text
 
-from . import __version__, bench, gate
-from .registry import KERNELS, backends
+from . import __version__, bench, cases, gate, registry
+from .registry import backends
 
 PROG = "pytest-particles"
 
@@ -91,14 +91,35 @@ def _parse_size(parser: argparse.ArgumentParser, text: str) -> int:
     return value
 
 
-def _parse_kernels(parser: argparse.ArgumentParser, values: list[str] | None) -> list[str]:
+def _import_modules(parser: argparse.ArgumentParser, modules: list[str] | None) -> None:
+    """``--import MODULE``: modules that declare kernels or backends, imported before anything else."""
+    try:
+        registry.import_modules(modules or [])
+    except Exception as exc:  # ImportError, or an error raised by the module's own declarations
+        parser.error(f"argument --import: {exc}")
+
+
+def _parse_kernels(parser: argparse.ArgumentParser, args) -> list[str]:
+    """``--import`` first, then ``--kernel``: any declared kernel (all when not given)."""
+    _import_modules(parser, args.import_)
+    values = args.kernel
+    names = registry.kernel_names()
     items = _items(values)
     if items is None:
-        return list(KERNELS)
+        return names
     for item in items:
-        if item not in KERNELS:
-            parser.error(f"argument --kernel: unknown kernel {item!r}; choose from {', '.join(KERNELS)}")
+        if item not in names:
+            parser.error(f"argument --kernel: unknown kernel {item!r}; choose from {', '.join(names)}")
     return list(dict.fromkeys(items))
+
+
+def _add_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--import", dest="import_", action="append", metavar="MODULE",
+                   help="import MODULE first: it declares kernels or backends (repeatable; e.g. mylib.kernels)")
+
+
+KERNEL_HELP = "only this kernel (any declared one: the book's evolve, distance_matrix, pi, or yours); " \
+    "repeatable or comma-separated"
 
 
 def _parse_backends(parser: argparse.ArgumentParser, values: list[str] | None, kernels: list[str]) -> list[str] | None:
@@ -129,34 +150,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="list every backend of every kernel and whether it can run here",
         description="List every backend of every kernel, whether it can run here and, if not, why.",
     )
-    p.add_argument(
-        "--kernel", action="append", metavar="K",
-        help=f"only this kernel ({', '.join(KERNELS)}); repeatable or comma-separated",
-    )
+    p.add_argument("--kernel", action="append", metavar="K", help=KERNEL_HELP)
+    _add_import(p)
     p.set_defaults(handler=_cmd_backends, subparser=p)
 
     p = commands.add_parser(
         "bench",
-        help="time every available backend at the book's sizes",
+        help="time every available backend of every kernel at its declared sizes",
         description=(
-            "Time every available backend of every kernel at the book's sizes (evolve: 100, 1000, 10000 particles "
-            "for dt = 0.1, i.e. 10,000 steps; distance_matrix: 1000 and 10000 points; pi: 1e6 and 1e7 samples). "
-            "A run expected to take longer than --budget is timed on a smaller case and extrapolated "
-            "linearly in work (marked *)."
+            "Time every available backend of every declared kernel on the kernel's own cases at its declared "
+            "sizes (the book's: evolve 100, 1000, 10000 particles for dt = 0.1, i.e. 10,000 steps; "
+            "distance_matrix 1000 and 10000 points; pi 1e6 and 1e7 samples). "
+            "A run expected to take longer than --budget is timed on a smaller size and extrapolated "
+            "linearly in the kernel's work (marked *)."
         ),
     )
-    p.add_argument(
-        "--kernel", action="append", metavar="K",
-        help=f"only this kernel ({', '.join(KERNELS)}); repeatable or comma-separated",
-    )
+    p.add_argument("--kernel", action="append", metavar="K", help=KERNEL_HELP)
+    _add_import(p)
     p.add_argument(
         "--backend", action="append", metavar="B",
         help="only this backend (e.g. python, numpy, cython); repeatable or comma-separated",
     )
     p.add_argument(
         "--size", action="append", metavar="N",
-        help="instead of the book's sizes: particles (evolve), points (distance_matrix) or samples (pi), "
-        "used for every selected kernel; repeatable or comma-separated",
+        help="instead of each kernel's declared sizes (the book's evolve: particles, distance_matrix: points, "
+        "pi: samples), used for every selected kernel; repeatable or comma-separated",
     )
     p.add_argument("--workers", type=_positive_int, metavar="W",
                    help="threads or processes for parallel backends (default: every core this process may use)")
@@ -164,8 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="report the best of R runs (default %(default)s)")
     p.add_argument("--budget", type=_positive_float, default=bench.DEFAULT_BUDGET, metavar="SECONDS",
                    help="longest single run; longer ones are scaled down and extrapolated (default %(default)s)")
-    p.add_argument("--seed", type=_non_negative_int, default=bench.DEFAULT_SEED, metavar="S",
-                   help="seed of the particles, points and pi samples (default %(default)s)")
+    p.add_argument("--seed", type=_non_negative_int, default=cases.DEFAULT_SEED, metavar="S",
+                   help="seed of every case (default %(default)s)")
     p.add_argument("--json", metavar="FILE", help="also write the records and machine info to FILE as JSON")
     p.set_defaults(handler=_cmd_bench, subparser=p)
 
@@ -262,7 +280,7 @@ def format_speedup(value: float | None) -> str:
 
 
 def _cmd_backends(args) -> int:
-    kernels = _parse_kernels(args.subparser, args.kernel)
+    kernels = _parse_kernels(args.subparser, args)
     table = Table(title="pytest-particles backends", box=box.SIMPLE_HEAVY)
     table.add_column("kernel", no_wrap=True)
     table.add_column("backend", no_wrap=True)
@@ -279,7 +297,7 @@ def _cmd_backends(args) -> int:
 
 def _cmd_bench(args) -> int:
     parser = args.subparser
-    kernels = _parse_kernels(parser, args.kernel)
+    kernels = _parse_kernels(parser, args)
     names = _parse_backends(parser, args.backend, kernels)
     sizes = None if args.size is None else list(dict.fromkeys(_parse_size(parser, s) for s in _items(args.size)))
     if args.json is not None:
@@ -335,9 +353,7 @@ def _cmd_bench(args) -> int:
             "repeat": args.repeat,
             "budget_s": args.budget,
             "seed": args.seed,
-            "evolve_dt": bench.DT,
-            "evolve_timestep": bench.TIMESTEP,
-            "timing": "best of repeat, time.perf_counter, public API through the Backend object (validation included)",
+            "timing": "best of repeat, time.perf_counter, the kernel's call with each backend (validation included)",
         }
         try:
             with open(args.json, "w", encoding="utf-8") as f:
@@ -383,8 +399,8 @@ def _bench_table(rows: list[tuple], caption: str, with_note: bool) -> Table:
     table.add_column("backend", overflow="fold")
     table.add_column("time", justify="right", no_wrap=True)
     table.add_column("throughput", justify="right", no_wrap=True)
-    table.add_column("vs python", justify="right", no_wrap=True)
-    table.add_column("book 2013", justify="right", no_wrap=True)
+    table.add_column("speedup", justify="right", no_wrap=True)
+    table.add_column("published", justify="right", no_wrap=True)
     if with_note:
         table.add_column("note", overflow="fold")
     previous = None
@@ -408,7 +424,7 @@ def _print_bench(records: list[bench.Record], machine: dict, args) -> None:
     any_scaled = False
     for r in records:
         cells: list = [r.kernel, f"{r.size:,}", Text(r.backend)]
-        book = format_time(r.book_2013_s)
+        book = format_time(r.published_s)
         if not r.available:
             cells += [Text("skipped", style="dim"), "", "", book]
             note = Text(r.reason, style="dim")
@@ -421,11 +437,11 @@ def _print_bench(records: list[bench.Record], machine: dict, args) -> None:
             if r.scaled:
                 any_scaled = True
                 time_text += "*"
-                note = Text(f"* scaled from {r.measured_case} ({format_time(r.time_s)})")
+                note = Text(f"* extrapolated from {r.measured_case} ({format_time(r.time_s)})")
             cells += [
                 time_text,
                 format_rate(r.throughput, r.throughput_unit),
-                format_speedup(r.speedup_vs_python),
+                format_speedup(r.speedup),
                 book,
             ]
         rows.append(((r.kernel, r.size), cells, note))
@@ -438,16 +454,19 @@ def _print_bench(records: list[bench.Record], machine: dict, args) -> None:
         table = _bench_table(rows, caption, with_note=False)
         footnotes = [f"{cells[0]} {cells[2]} {cells[1]}: {note.plain}" for _, cells, note in rows if note.plain]
     console.print(table)
+    baselines = ", ".join(sorted({f"{r.kernel}: {r.baseline}" for r in records if r.baseline}))
     notes = [
-        "time: best of the runs at full size (evolve: dt = 0.1, i.e. 10,000 steps of 1e-5).",
-        "vs python: the python backend's full-size time over this one's, same kernel and size, this run.",
-        "book 2013: the book's timing on its 2013 hardware.",
+        "time: best of the runs of the kernel's own case at full size (the book's evolve: dt = 0.1, 10,000 steps).",
+        f"speedup: the baseline backend's full-size time over this one's, same kernel and size, this run "
+        f"(baseline {baselines}).",
+        "published: the timing the kernel's declaration cites (the book's kernels: its 2013 hardware).",
     ]
     if any_scaled:
         notes.insert(
             1,
-            f"*: a full-size run would take longer than the budget ({args.budget:g} s), so the smaller case "
-            "in the note was timed and its time extrapolated linearly in work (particle-steps, pairs, samples).",
+            f"*: a full-size run would take longer than the budget ({args.budget:g} s), so the smaller case in "
+            "the note was timed and extended to the full work (the kernel's shrunk case linearly; smaller sizes "
+            "by time = a + b * work fitted through two of them).",
         )
     for line in notes + footnotes:
         console.print(line, highlight=False, markup=False)
@@ -459,8 +478,6 @@ def _print_bench(records: list[bench.Record], machine: dict, args) -> None:
 
 
 def _add_tool_commands(commands) -> None:
-    from .profiling import DEFAULT_SIZES as PROFILE_SIZES
-
     p = commands.add_parser(
         "profile",
         help="profile one backend on the benchmark workload: cProfile, KCachegrind, line_profiler, memory peak",
@@ -469,17 +486,17 @@ def _add_tool_commands(commands) -> None:
             "NAME.prof (cProfile; python -m pstats), NAME.calltree (pyprof2calltree, for KCachegrind), and for "
             "pure-Python backends NAME.lines.txt (line_profiler) and NAME.lprof; print the functions with the most "
             "own time (the book's cProfile -s tottime) and the peak memory of the call (tracemalloc). "
-            "Default sizes: " + ", ".join(f"{k} {v:,}" for k, v in PROFILE_SIZES.items())
-            + " (evolve: dt = 0.1, i.e. 10,000 steps)."
+            "Default size: the largest one with at most 100,000 units of the kernel's work."
         ),
     )
-    p.add_argument("kernel", metavar="KERNEL", help=f"the kernel ({', '.join(KERNELS)})")
+    p.add_argument("kernel", metavar="KERNEL", help="the kernel (any declared one)")
+    _add_import(p)
     p.add_argument("--backend", required=True, metavar="B", help="the backend to profile (e.g. python, numpy, cython)")
     p.add_argument("--size", metavar="N", help="particles (evolve), points (distance_matrix) or samples (pi)")
     p.add_argument("--out", default="particles-profile", metavar="DIR",
                    help="folder for the files (default %(default)s; created if missing)")
-    p.add_argument("--seed", type=_non_negative_int, default=bench.DEFAULT_SEED, metavar="S",
-                   help="seed of the particles, points or samples (default %(default)s)")
+    p.add_argument("--seed", type=_non_negative_int, default=cases.DEFAULT_SEED, metavar="S",
+                   help="seed of the case (default %(default)s)")
     p.add_argument("--top", type=_positive_int, default=15, metavar="N",
                    help="functions listed by own time (default %(default)s)")
     p.set_defaults(handler=_cmd_profile, subparser=p)
@@ -562,8 +579,9 @@ def _cmd_profile(args) -> int:
     from . import profiling
 
     parser = args.subparser
-    if args.kernel not in KERNELS:
-        parser.error(f"argument KERNEL: unknown kernel {args.kernel!r}; choose from {', '.join(KERNELS)}")
+    _import_modules(parser, args.import_)
+    if args.kernel not in registry.kernel_names():
+        parser.error(f"argument KERNEL: unknown kernel {args.kernel!r}; choose from {', '.join(registry.kernel_names())}")
     records = {b.name: b for b in backends(args.kernel)}
     if args.backend not in records:
         parser.error(f"argument --backend: unknown {args.kernel} backend {args.backend!r}; "
@@ -577,7 +595,7 @@ def _cmd_profile(args) -> int:
         return 1
     out = _out_folder(parser, args.out)
     result = profiling.profile_workload(args.kernel, args.backend, size, out_dir=out, seed=args.seed)
-    print(f"{args.kernel} {args.backend}, {result.size:,} {bench.SIZE_UNITS[args.kernel]}: "
+    print(f"{args.kernel} {args.backend}, size {result.size:,}: "
           f"{result.work:,} {result.work_unit}; cProfile ({result.function_calls:,} calls, its overhead included):")
     pstats.Stats(str(result.prof), stream=sys.stdout).strip_dirs().sort_stats("tottime").print_stats(args.top)
     table = Table(title=f"pytest-particles profile {args.kernel} {args.backend}", box=box.SIMPLE_HEAVY)
@@ -589,7 +607,7 @@ def _cmd_profile(args) -> int:
     if result.lines is not None:
         table.add_row("line_profiler", f"{result.lines}  ({result.lprof}: python -m line_profiler)")
     else:
-        table.add_row("line_profiler", Text("only for the pure-Python backends (python, python_fast)", style="dim"))
+        table.add_row("line_profiler", Text("only for serial backends written in Python", style="dim"))
     _stdout_console().print(table)
     return 0
 

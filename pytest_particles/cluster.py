@@ -185,10 +185,10 @@ def _forget(connection: Connection) -> None:
 
 def _changed() -> None:
     """The connected cluster changed: the backends must ask their availability again."""
-    for kernel in registry.KERNELS:
-        record = registry._backends[kernel].get(BACKEND)
-        if record is not None:
-            record.refresh()
+    for kernel in registry.kernels():
+        for record in kernel.backends():
+            if record.name == BACKEND:
+                record.refresh()
 
 
 def disconnect(connection: Connection | None = None) -> None:
@@ -676,6 +676,8 @@ def round_trip(connection: Connection | None = None) -> float:
     return time.perf_counter() - start
 
 
-registry.add_builtin("evolve", BACKEND, evolve_ipyparallel, priority=5, check=_check)
-registry.add_builtin("distance_matrix", BACKEND, distance_matrix_ipyparallel, priority=5, check=_check)
-registry.add_builtin("pi", BACKEND, pi_ipyparallel, priority=5, check=_check)
+# the engines' cores: parallel, and available only while a cluster is connected
+registry.register_backend("evolve", BACKEND, evolve_ipyparallel, priority=5, check=_check, parallel=True)
+registry.register_backend("distance_matrix", BACKEND, distance_matrix_ipyparallel, priority=5, check=_check,
+                          parallel=True)
+registry.register_backend("pi", BACKEND, pi_ipyparallel, priority=5, check=_check, parallel=True)

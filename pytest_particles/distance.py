@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from . import parallel, registry, validation
+from . import parallel, physics, registry, validation
 from ._extensions import Extension, module_check
 
 _compiled = Extension("_distance")
@@ -275,20 +275,26 @@ def nearest_neighbor_distances(r, *, workers=None) -> np.ndarray:
     return nearest
 
 
-registry.define_kernel("distance_matrix", distance_matrix)
-registry.add_builtin("distance_matrix", "python", distance_matrix_python, priority=0)
-registry.add_builtin("distance_matrix", "numpy", distance_matrix_numpy, priority=10)
-registry.add_builtin(
-    "distance_matrix", "numexpr", distance_matrix_numexpr, priority=20, check=module_check("numexpr"), takes_workers=True
+def book_points(size, rng):
+    """``size`` points uniform in (-1, 1)**2."""
+    return (rng.uniform(-1.0, 1.0, (size, 2)),)
+
+
+registry.register_kernel(
+    "distance_matrix", inputs=book_points, reference="numpy", check=physics.check_distance_matrix, rtol=1e-12,
+    atol=1e-15, work=lambda size: size * size, work_unit="pairs", sizes=(1_000, 10_000),
+    validate=lambda r, **_: validation.positions(r), call=distance_matrix, call_work=lambda r, **_: len(r) ** 2,
+    published={("numpy", 10_000): 3.56, ("numexpr", 10_000): 0.858},  # the book's, 2013 hardware
 )
-registry.add_builtin("distance_matrix", "scipy", distance_matrix_scipy, priority=25, check=module_check("scipy"))
-registry.add_builtin("distance_matrix", "cython", distance_matrix_cython, priority=30, check=_compiled.check)
-registry.add_builtin(
-    "distance_matrix", "openmp", distance_matrix_openmp, priority=40, check=_compiled.openmp_check, takes_workers=True
-)
-registry.add_builtin(
-    "distance_matrix", "blocked", distance_matrix_blocked, priority=50, check=_compiled.check, takes_workers=True
-)
-registry.add_builtin(
-    "distance_matrix", "numba", distance_matrix_numba, priority=45, check=module_check("numba"), takes_workers=True
-)
+registry.register_backend("distance_matrix", "python", distance_matrix_python, priority=0, max_work=3e6)
+registry.register_backend("distance_matrix", "numpy", distance_matrix_numpy, priority=10)
+registry.register_backend("distance_matrix", "numexpr", distance_matrix_numexpr, priority=20,
+                          check=module_check("numexpr"), parallel=True)
+registry.register_backend("distance_matrix", "scipy", distance_matrix_scipy, priority=25, check=module_check("scipy"))
+registry.register_backend("distance_matrix", "cython", distance_matrix_cython, priority=30, check=_compiled.check)
+registry.register_backend("distance_matrix", "openmp", distance_matrix_openmp, priority=40,
+                          check=_compiled.openmp_check, parallel=True)
+registry.register_backend("distance_matrix", "blocked", distance_matrix_blocked, priority=50, check=_compiled.check,
+                          parallel=True)
+registry.register_backend("distance_matrix", "numba", distance_matrix_numba, priority=45,
+                          check=module_check("numba"), parallel=True)

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from . import parallel, registry, validation
+from . import parallel, physics, registry, validation
 from ._extensions import Extension, module_check
 from .simulator import Particle
 
@@ -178,7 +178,17 @@ def evolve_analytic(r, ang_speed, timestep, nsteps, workers=None):
     _analytic.module.c_analytic(r, ang_speed, timestep, nsteps, workers or validation.available_cores())
 
 
-def evolve(r, ang_speed, dt, *, timestep=1e-5, backend=None, workers=None) -> np.ndarray:
+DT = 0.1  # the book's benchmark: evolve(0.1), 10,000 steps of 1e-5
+TIMESTEP = 1e-5
+
+
+def door(r, ang_speed, dt, *, timestep=TIMESTEP):
+    """Validation at the door: clean (r, ang_speed, timestep, nsteps) for the backends, or ValueError/TypeError."""
+    r, ang_speed = validation.particles(r, ang_speed)
+    return r, ang_speed, float(validation.real(timestep, "timestep")), validation.step_count(dt, timestep)
+
+
+def evolve(r, ang_speed, dt, *, timestep=TIMESTEP, backend=None, workers=None) -> np.ndarray:
     """Positions of particles turning around the origin after time ``dt``.
 
     Parameters
@@ -205,12 +215,11 @@ def evolve(r, ang_speed, dt, *, timestep=1e-5, backend=None, workers=None) -> np
         New positions; the inputs are not modified.
     """
     record = registry.lookup("evolve", backend)
-    r, ang_speed = validation.particles(r, ang_speed)
-    nsteps = validation.step_count(dt, timestep)
+    r, ang_speed, timestep, nsteps = door(r, ang_speed, dt, timestep=timestep)
     workers = validation.workers(workers)
     if r.shape[0] == 0 or nsteps == 0:
         return r
-    returned = record.run(r, ang_speed, float(timestep), nsteps, workers=workers)
+    returned = record.run(r, ang_speed, timestep, nsteps, workers=workers)
     if returned is not None:  # a third-party backend that returns new positions instead
         returned = np.asarray(returned, dtype=np.float64)
         if returned.shape != r.shape:
@@ -222,17 +231,43 @@ def evolve(r, ang_speed, dt, *, timestep=1e-5, backend=None, workers=None) -> np
     return r
 
 
-registry.define_kernel("evolve", evolve)
-registry.add_builtin("evolve", "python", evolve_python, priority=0)
-registry.add_builtin("evolve", "python_fast", evolve_python_fast, priority=10)
-registry.add_builtin("evolve", "numpy", evolve_numpy, priority=20)
-registry.add_builtin("evolve", "numexpr", evolve_numexpr, priority=30, check=module_check("numexpr"), takes_workers=True)
-registry.add_builtin("evolve", "cython", evolve_cython, priority=50, check=_compiled.check)
-registry.add_builtin("evolve", "openmp", evolve_openmp, priority=60, check=_compiled.openmp_check, takes_workers=True)
-registry.add_builtin(
-    "evolve", "analytic", evolve_analytic, priority=70, check=_analytic.check, takes_workers=True
+def book_system(size, rng):
+    """The book's benchmark case: ``size`` particles, x, y and ang_speed uniform in (-1, 1), evolved for dt = 0.1."""
+    return rng.uniform(-1.0, 1.0, (size, 2)), rng.uniform(-1.0, 1.0, size), DT
+
+
+def work_of_call(r, ang_speed, dt, *, timestep=TIMESTEP, **_):
+    return len(r) * validation.step_count(dt, timestep)
+
+
+def fewer_steps(args, fraction):
+    """The same particles for a ``fraction`` of the steps: every backend's cost is linear in the steps."""
+    r, ang_speed, dt = args[:3]
+    steps = max(1, int(validation.step_count(dt, TIMESTEP) * fraction))
+    return (r, ang_speed, steps * TIMESTEP), len(r) * steps
+
+
+NSTEPS = validation.step_count(DT, TIMESTEP)
+
+registry.register_kernel(
+    "evolve", inputs=book_system, reference="numpy", check=physics.check_evolve, rtol=1e-9, atol=1e-12,
+    work=lambda size: size * NSTEPS, work_unit="particle-steps", sizes=(100, 1_000, 10_000), validate=door,
+    call=evolve, call_work=work_of_call, shrink=fewer_steps,
+    # the book's timings on its 2013 hardware, seconds at dt = 0.1
+    published={("python", 100): 0.614, ("python", 1_000): 6.13, ("python_fast", 1_000): 0.756, ("numpy", 100): 0.415,
+               ("numpy", 1_000): 0.852, ("cython", 100): 0.0134, ("cython", 1_000): 0.134,
+               ("cython", 10_000): 1.35, ("openmp", 10_000): 0.599},
 )
-registry.add_builtin("evolve", "numba", evolve_numba, priority=45, check=module_check("numba"), takes_workers=True)
-registry.add_builtin(
-    "evolve", "multiprocessing", evolve_multiprocessing, priority=40, check=_compiled.check, takes_workers=True
-)
+# A pure-Python loop is not run by tests and asv past max_work particle-steps (seconds per call).
+registry.register_backend("evolve", "python", evolve_python, priority=0, max_work=3e6)
+registry.register_backend("evolve", "python_fast", evolve_python_fast, priority=10, max_work=3e6)
+registry.register_backend("evolve", "numpy", evolve_numpy, priority=20)
+registry.register_backend("evolve", "numexpr", evolve_numexpr, priority=30, check=module_check("numexpr"),
+                          parallel=True)
+registry.register_backend("evolve", "cython", evolve_cython, priority=50, check=_compiled.check)
+registry.register_backend("evolve", "openmp", evolve_openmp, priority=60, check=_compiled.openmp_check,
+                          parallel=True)
+registry.register_backend("evolve", "analytic", evolve_analytic, priority=70, check=_analytic.check, parallel=True)
+registry.register_backend("evolve", "numba", evolve_numba, priority=45, check=module_check("numba"), parallel=True)
+registry.register_backend("evolve", "multiprocessing", evolve_multiprocessing, priority=40, check=_compiled.check,
+                          parallel=True)

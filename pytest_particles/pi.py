@@ -19,7 +19,7 @@ import random
 
 import numpy as np
 
-from . import parallel, registry, validation
+from . import parallel, physics, registry, validation
 from ._extensions import Extension, module_check
 
 _compiled = Extension("_pi")
@@ -219,8 +219,7 @@ def monte_carlo_pi(samples, *, seed=None, backend=None, workers=None) -> float:
         ``4 * hits / samples``; its standard error is ``4 * sqrt(p * (1 - p) / samples)``, p = pi / 4.
     """
     record = registry.lookup("pi", backend)
-    samples = validation.samples(samples)
-    seed_sequence = validation.seed_sequence(seed)
+    samples, seed_sequence = door(samples, seed)
     workers = validation.workers(workers)
     hits = record.run(samples, seed_sequence, workers=workers)
     if isinstance(hits, (bool, np.bool_)) or not isinstance(hits, (int, np.integer)) or not 0 <= hits <= samples:
@@ -228,14 +227,31 @@ def monte_carlo_pi(samples, *, seed=None, backend=None, workers=None) -> float:
     return 4.0 * int(hits) / samples
 
 
-registry.define_kernel("pi", monte_carlo_pi)
-registry.add_builtin("pi", "python", pi_python, priority=10)
-registry.add_builtin("pi", "numpy", pi_numpy, priority=30)
-registry.add_builtin("pi", "cython", pi_cython, priority=40, check=_compiled.check)
-registry.add_builtin("pi", "openmp", pi_openmp, priority=50, check=_compiled.openmp_check, takes_workers=True)
-registry.add_builtin("pi", "splitmix", pi_splitmix, priority=60, check=_compiled.check, takes_workers=True)
-registry.add_builtin("pi", "numba", pi_numba, priority=55, check=module_check("numba"), takes_workers=True)
-registry.add_builtin("pi", "multiprocessing", pi_multiprocessing, priority=20, check=_compiled.check, takes_workers=True)
-registry.add_builtin(
-    "pi", "multiprocessing_per_sample", pi_multiprocessing_per_sample, priority=0, takes_workers=True
+def seeded_call(samples, seed=None, *, backend=None, workers=None) -> float:
+    """The pi kernel's call: :func:`monte_carlo_pi` with the seed also positional, so a case is reproducible."""
+    return monte_carlo_pi(samples, seed=seed, backend=backend, workers=workers)
+
+
+def door(samples, seed=None, **_):
+    return validation.samples(samples), validation.seed_sequence(seed)
+
+
+registry.register_kernel(
+    "pi", inputs=lambda size, rng: (size, int(rng.integers(2**32))), reference=None,
+    check=lambda estimate, samples, seed=None: physics.check_pi(estimate, samples), work=lambda size: size,
+    work_unit="samples", sizes=(1_000_000, 10_000_000), validate=door, call=seeded_call,
+    call_work=lambda samples, *_, **__: int(samples),
+    published={("python", 1_000_000): 0.734, ("multiprocessing", 1_000_000): 0.325,  # the book's, 2013 hardware
+               ("multiprocessing_per_sample", 1_000_000): 97.0},
 )
+registry.register_backend("pi", "python", pi_python, priority=0, max_work=3e6)
+registry.register_backend("pi", "numpy", pi_numpy, priority=30)
+registry.register_backend("pi", "cython", pi_cython, priority=40, check=_compiled.check)
+registry.register_backend("pi", "openmp", pi_openmp, priority=50, check=_compiled.openmp_check, parallel=True)
+registry.register_backend("pi", "splitmix", pi_splitmix, priority=60, check=_compiled.check, parallel=True)
+registry.register_backend("pi", "numba", pi_numba, priority=55, check=module_check("numba"), parallel=True)
+registry.register_backend("pi", "multiprocessing", pi_multiprocessing, priority=20, check=_compiled.check,
+                          parallel=True)
+# the book's overhead lesson: one process task per sample
+registry.register_backend("pi", "multiprocessing_per_sample", pi_multiprocessing_per_sample, priority=3,
+                          parallel=True, max_work=3e3)

@@ -1,11 +1,13 @@
-"""The pytest plugin: wiring over the registry and the reference physics.
+"""The pytest plugin: wiring over the registry, the cases and the reference physics.
 
 Registered through the ``pytest11`` entry point as ``particles`` (disable it
 with ``-p no:particles``).  ``@pytest.mark.kernel(name, backends=None,
-sizes=None)`` runs a test once per backend (and size); the fixtures
-``backend``, ``size``, ``particle_system``, ``reference_case`` and
-``assert_physics`` give it what it needs; tests that also use
-pytest-benchmark's ``benchmark`` get a group and extra_info.
+sizes=None)`` runs a test once per backend (and size) of any declared kernel;
+the fixtures ``backend``, ``size`` and ``kernel_case`` give it what it needs;
+tests that also use pytest-benchmark's ``benchmark`` get a group and
+extra_info.  Installed in other people's suites, it costs nothing until used:
+numpy, the registry, the kernels and the cluster are imported only when a test
+uses the marker or a fixture, or an option asks for them.
 """
 
 from __future__ import annotations
@@ -13,17 +15,23 @@ from __future__ import annotations
 import argparse
 import numbers
 import os
+import sys
 
 import pytest
 
-from . import cluster, physics, registry
-from .bench import interleaved_ratio, work_done
-
-KERNEL_MARKER = "kernel(name, backends=None, sizes=None): run the test once per backend of kernel `name` " \
-    "(evolve, distance_matrix or pi), or of the listed backends, and once per size when sizes are given"
+KERNEL_MARKER = "kernel(name, backends=None, sizes=None): run the test once per backend of the declared kernel " \
+    "`name` (e.g. evolve, distance_matrix, pi or your own), or of the listed backends, and once per size"
 MARKER_KEYWORDS = ("backends", "sizes")
 SPEEDUP_MARKER = "speedup(over, at_least): on a kernel-marked test, fail when its backend is not at least " \
     "`at_least` times faster than backend `over` on the test's own call, both timed in this session, interleaved"
+CLUSTER_BACKEND = "ipyparallel"  # the one backend that becomes available when the session's cluster starts
+
+
+def _registry():
+    from . import registry
+
+    registry.load_entry_points()
+    return registry
 
 
 # --- options ---------------------------------------------------------------------------------
@@ -37,22 +45,31 @@ def parse_names(text: str) -> list[str]:
     return names
 
 
-def parse_sizes(text: str) -> list[int]:
-    """A comma-separated list of sizes, each an int >= 1."""
-    sizes = []
-    for part in str(text).replace(" ", ",").split(","):
-        if not part.strip():
-            continue
+def parse_size(text: str) -> int:
+    """One size: a whole number >= 1, written 1000, 1_000 or 1e6."""
+    part = str(text).strip()
+    try:
+        value = int(part)
+    except ValueError:
         try:
-            size = int(part)
+            number = float(part)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"sizes must be whole numbers >= 1, got {part.strip()!r} in {text!r}") from None
-        if size < 1:
-            raise argparse.ArgumentTypeError(f"sizes must be whole numbers >= 1, got {size} in {text!r}")
-        sizes.append(size)
-    if not sizes:
+            number = None
+        value = int(number) if number is not None and number.is_integer() else None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be whole numbers >= 1 (e.g. 1000, 1e6), got {part!r}")
+    return value
+
+
+def parse_sizes(text: str) -> list[int]:
+    """A comma-separated list of sizes, each a whole number >= 1 (1e6 allowed)."""
+    parts = [part for part in str(text).replace(" ", ",").split(",") if part.strip()]
+    if not parts:
         raise argparse.ArgumentTypeError(f"expected comma-separated sizes, got {text!r}")
-    return sizes
+    try:
+        return [parse_size(part) for part in parts]
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} in {text!r}") from None
 
 
 def parse_cluster(text: str) -> tuple[str, int | str]:
@@ -84,7 +101,7 @@ def add_options(addoption, prefix: str = "particles-") -> None:
     )
     addoption(
         f"--{prefix}sizes", metavar="SIZES", type=parse_sizes, default=None,
-        help="Override the sizes of kernel-marked tests (comma-separated ints). Ini: particles_sizes.",
+        help="Override the sizes of kernel-marked tests (comma-separated, e.g. 100,1e4). Ini: particles_sizes.",
     )
     addoption(
         f"--{prefix}cluster", metavar="local[:N]|PROFILE|CONNECTION_FILE", type=parse_cluster, default=None,
@@ -109,15 +126,18 @@ def pytest_addoption(parser):
 
 
 def _setting(config, name: str, parse):
-    """The command-line value of a setting, else its ini value, else None."""
+    """(value, text as the user wrote it) from the command line, else the ini file, else (None, '')."""
     value = config.getoption(name)
     if value is not None:
-        return value
+        flag = "--" + name.replace("_", "-")
+        written = next((arg.split("=", 1)[1] for arg in config.invocation_params.args
+                        if isinstance(arg, str) and arg.startswith(flag + "=")), None)
+        return value, written or str(value)
     text = config.getini(name).strip()
     if not text:
-        return None
+        return None, ""
     try:
-        return parse(text)
+        return parse(text), text
     except argparse.ArgumentTypeError as exc:
         raise pytest.UsageError(f"ini option {name}: {exc}") from None
 
@@ -132,11 +152,13 @@ def pytest_configure(config):
 
         config.pluginmanager.register(ProfileHooks.from_option(config, config.getoption("particles_profile")),
                                       "particles-profile")
-    config._particles_backends = _setting(config, "particles_backends", parse_names)
-    config._particles_sizes = _setting(config, "particles_sizes", parse_sizes)
-    config._particles_cluster = _setting(config, "particles_cluster", parse_cluster)
+    config._particles_backends, _ = _setting(config, "particles_backends", parse_names)
+    config._particles_sizes, _ = _setting(config, "particles_sizes", parse_sizes)
+    config._particles_cluster, config._particles_cluster_text = _setting(config, "particles_cluster", parse_cluster)
+    config._particles_cases = {}
     if config._particles_backends:
-        known = {b.name for kernel in registry.KERNELS for b in registry.backends(kernel)}
+        registry = _registry()
+        known = {b.name for k in registry.kernels() for b in k.backends()}
         unknown = [name for name in config._particles_backends if name not in known]
         if unknown:
             raise pytest.UsageError(
@@ -146,14 +168,18 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
+    """The kernels and their backends, when this session uses them (a conftest imported them, or an option)."""
+    asked = config._particles_backends or config._particles_sizes or config._particles_cluster is not None
+    if not asked and "pytest_particles.registry" not in sys.modules:
+        return []
     lines = []
-    for kernel in registry.KERNELS:
-        records = registry.backends(kernel)
-        lines.append(f"particles {kernel}: {', '.join(b.name for b in records if b.available) or 'none'}")
+    for kernel in _registry().kernels():
+        records = kernel.backends()
+        lines.append(f"particles {kernel.name}: {', '.join(b.name for b in records if b.available) or 'none'}")
         lines += [f"  unavailable {b.name}: {b.reason}" for b in records if not b.available]
     if config._particles_cluster is not None:
-        lines.append(f"particles cluster: {config.getoption('particles_cluster') or config.getini('particles_cluster')}"
-                     " (ipyparallel backends run on it; started or connected on first use)")
+        lines.append(f"particles cluster: {config._particles_cluster_text} "
+                     "(ipyparallel backends run on it; started or connected on first use)")
     return lines
 
 
@@ -161,35 +187,49 @@ def pytest_report_header(config):
 
 
 def _marker_arguments(marker):
-    """The kernel, backend records and sizes of a kernel marker, or a readable collection error."""
+    """The kernel record, backend records and sizes of a kernel marker, or a readable collection error."""
+    registry = _registry()
+    names = ", ".join(registry.kernel_names())
     if len(marker.args) != 1 or not isinstance(marker.args[0], str):
-        pytest.fail(f"@pytest.mark.kernel takes one kernel name, one of {', '.join(registry.KERNELS)}; "
-                    f"got arguments {marker.args!r}", pytrace=False)
-    kernel = marker.args[0]
-    if kernel not in registry.KERNELS:
-        pytest.fail(f"@pytest.mark.kernel: unknown kernel {kernel!r}; use one of {', '.join(registry.KERNELS)}",
+        pytest.fail(f"@pytest.mark.kernel takes one kernel name, one of {names}; got arguments {marker.args!r}",
                     pytrace=False)
+    try:
+        kernel = registry.kernel(marker.args[0])
+    except ValueError:
+        pytest.fail(f"@pytest.mark.kernel: unknown kernel {marker.args[0]!r}; use one of {names}", pytrace=False)
     unknown = sorted(set(marker.kwargs) - set(MARKER_KEYWORDS))
     if unknown:
         pytest.fail(f"@pytest.mark.kernel: unknown argument {', '.join(unknown)}; it takes backends= and sizes=",
                     pytrace=False)
-    records = registry.backends(kernel)
-    names = marker.kwargs.get("backends")
-    if names is not None:
-        names = [names] if isinstance(names, str) else list(names)
+    records = kernel.backends()
+    wanted = marker.kwargs.get("backends")
+    if wanted is not None:
+        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
         by_name = {b.name: b for b in records}
-        missing = [name for name in names if name not in by_name]
+        missing = [name for name in wanted if name not in by_name]
         if missing:
-            pytest.fail(f"@pytest.mark.kernel({kernel!r}): backend {', '.join(map(repr, missing))} is not registered; "
-                        f"registered {kernel} backends: {', '.join(by_name)}", pytrace=False)
-        records = [by_name[name] for name in names]
+            pytest.fail(f"@pytest.mark.kernel({kernel.name!r}): backend {', '.join(map(repr, missing))} is not "
+                        f"registered; registered {kernel.name} backends: {', '.join(by_name)}", pytrace=False)
+        records = [by_name[name] for name in wanted]
     sizes = marker.kwargs.get("sizes")
     if sizes is not None:
         sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
         if not sizes or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
-            pytest.fail(f"@pytest.mark.kernel({kernel!r}): sizes must be ints >= 1; got {marker.kwargs['sizes']!r}",
+            pytest.fail(f"@pytest.mark.kernel({kernel.name!r}): sizes must be ints >= 1; got {marker.kwargs['sizes']!r}",
                         pytrace=False)
     return kernel, records, sizes
+
+
+def _skip_reason(kernel, record, on_cluster: bool) -> str:
+    """Why this backend's test is skipped ('' when it runs)."""
+    from .cases import reference_reason
+
+    reason = reference_reason(kernel)
+    if reason:
+        return reason
+    if record.available or (on_cluster and record.name == CLUSTER_BACKEND):
+        return ""
+    return f"{kernel.name} backend {record.name!r} is not available: {record.reason}"
 
 
 def pytest_generate_tests(metafunc):
@@ -200,22 +240,18 @@ def pytest_generate_tests(metafunc):
     if "backend" not in metafunc.fixturenames:  # a test that only benchmarks still runs once per backend
         metafunc.fixturenames.append("backend")
     # with --particles-cluster, the ipyparallel backend becomes available when its test starts the cluster
-    on_cluster = metafunc.config._particles_cluster is not None and not cluster.ipyparallel_missing()
-    metafunc.parametrize(
-        "backend",
-        [
-            pytest.param(b.name, marks=() if b.available or (on_cluster and b.name == cluster.BACKEND) else
-                         pytest.mark.skip(reason=f"{kernel} backend {b.name!r} is not available: {b.reason}"))
-            for b in records
-        ],
-        ids=[b.name for b in records],
-        indirect=True,
-    )
+    on_cluster = metafunc.config._particles_cluster is not None
+    params = []
+    for b in records:
+        reason = _skip_reason(kernel, b, on_cluster)
+        params.append(pytest.param(b.name, marks=pytest.mark.skip(reason=reason) if reason else ()))
+    metafunc.parametrize("backend", params, ids=[b.name for b in records], indirect=True)
     override = metafunc.config._particles_sizes
-    if sizes is not None or (override and "size" in metafunc.fixturenames):
+    wants_size = "size" in metafunc.fixturenames or "kernel_case" in metafunc.fixturenames
+    if sizes is not None or wants_size:
         if "size" not in metafunc.fixturenames:
             metafunc.fixturenames.append("size")
-        sizes = override or sizes
+        sizes = override or sizes or list(kernel.sizes)
         metafunc.parametrize("size", sizes, ids=[str(s) for s in sizes], indirect=True)
 
 
@@ -233,24 +269,24 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
-# --- pytest-benchmark ------------------------------------------------------------------------
+# --- the test call: benchmark group and extra_info, speedup ------------------------------------
 
 
-def _speedup_arguments(item, kernel: str):
+def _speedup_arguments(item, kernel_name):
     """``over`` and ``at_least`` of a speedup marker, or a readable error."""
     marker = item.get_closest_marker("speedup")
     if marker is None:
         return None
-    if kernel is None:
+    if kernel_name is None:
         pytest.fail("@pytest.mark.speedup needs @pytest.mark.kernel(...) on the same test", pytrace=False)
     unknown = sorted(set(marker.kwargs) - {"over", "at_least"})
     if marker.args or unknown:
         pytest.fail(f"@pytest.mark.speedup takes keywords over= and at_least=; got {marker.args!r} {unknown}",
                     pytrace=False)
     over, at_least = marker.kwargs.get("over"), marker.kwargs.get("at_least")
-    names = [b.name for b in registry.backends(kernel)]
+    names = [b.name for b in _registry().backends(kernel_name)]
     if over not in names:
-        pytest.fail(f"@pytest.mark.speedup: over={over!r} is not a registered {kernel} backend; "
+        pytest.fail(f"@pytest.mark.speedup: over={over!r} is not a registered {kernel_name} backend; "
                     f"registered: {', '.join(names)}", pytrace=False)
     if isinstance(at_least, bool) or not isinstance(at_least, numbers.Real) or not at_least > 0:
         pytest.fail(f"@pytest.mark.speedup: at_least must be a number > 0; got {at_least!r}", pytrace=False)
@@ -259,10 +295,12 @@ def _speedup_arguments(item, kernel: str):
 
 def _check_speedup(record, over: str, at_least: float, bench) -> None:
     """Time the test's last call on its backend and on ``over``, interleaved; fail if too slow."""
+    from .timing import interleaved_ratio
+
     if record is None or record.last_call is None:
         pytest.fail("@pytest.mark.speedup: the test never called its backend fixture, so there is nothing to "
                     "time (call backend(...), or benchmark(backend, ...))", pytrace=False)
-    other = next(b for b in registry.backends(record.kernel) if b.name == over)
+    other = _registry().lookup(record.kernel, over, available=False)
     if not other.available:
         pytest.skip(f"speedup over {over!r} not checked: {over!r} is not available: {other.reason}")
     args, kwargs = record.last_call
@@ -281,23 +319,29 @@ def _check_speedup(record, over: str, at_least: float, bench) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     marker = item.get_closest_marker("kernel")
-    kernel = marker.args[0] if marker is not None and marker.args else None
-    speedup = _speedup_arguments(item, kernel)
+    if marker is None:
+        if item.get_closest_marker("speedup") is not None:
+            _speedup_arguments(item, None)
+        return (yield)
+    kernel_name = marker.args[0]
+    speedup = _speedup_arguments(item, kernel_name)
     bench = getattr(item, "funcargs", {}).get("benchmark")
     if not hasattr(bench, "extra_info"):
         bench = None
-    if marker is None:
-        return (yield)
     params = item.callspec.params
     size = params.get("size")
     if bench is not None:
         if getattr(bench, "group", None) is None:
-            bench.group = f"{kernel}[{size}]" if size is not None else kernel
-        bench.extra_info.update(kernel=kernel, backend=params["backend"], size=size)
+            bench.group = f"{kernel_name}[{size}]" if size is not None else kernel_name
+        bench.extra_info.update(kernel=kernel_name, backend=params["backend"], size=size)
     result = yield
     record = item.funcargs.get("backend")
-    if bench is not None and getattr(record, "last_work", None) is not None:
-        bench.extra_info.update(work=record.last_work[0], work_unit=record.last_work[1])
+    if bench is not None and getattr(record, "last_call", None) is not None:
+        work = record.last_work
+        if work is None and size is not None:
+            work = _registry().kernel(kernel_name).work(size)
+        if work is not None:
+            bench.extra_info.update(work=work, work_unit=_registry().kernel(kernel_name).work_unit)
     if speedup is not None and params["backend"] != speedup[0] and not getattr(bench, "disabled", False):
         _check_speedup(record, *speedup, bench)
     return result
@@ -327,37 +371,77 @@ class BenchmarkHooks:
 # --- fixtures --------------------------------------------------------------------------------
 
 
-class _RecordingBackend(registry.Backend):
-    """The test's Backend, remembering its last call: the work for extra_info, the arguments for speedup."""
-
-    __slots__ = ("last_work", "last_call")
-
-    def __init__(self, record: registry.Backend):
-        for name in registry.Backend.__slots__:
-            setattr(self, name, getattr(record, name))
-        self.last_work = self.last_call = None
-
-    def run_public(self, *args, **kwargs):
-        """Call the kernel's public function with this backend, without recording."""
-        return super().__call__(*args, **kwargs)
-
-    def __call__(self, *args, **kwargs):
-        result = super().__call__(*args, **kwargs)
-        self.last_work = work_done(self.kernel, *args, **kwargs)
-        self.last_call = (args, kwargs)
-        return result
-
-
 @pytest.fixture
 def backend(request):
     """The Backend of the current parameter; call it like the kernel's public function without backend=."""
     if not hasattr(request, "param"):
         pytest.fail("the backend fixture needs a kernel marker, e.g. @pytest.mark.kernel('evolve')", pytrace=False)
-    kernel = request.node.get_closest_marker("kernel").args[0]
-    if request.param == cluster.BACKEND and request.config._particles_cluster is not None:
+    kernel_name = request.node.get_closest_marker("kernel").args[0]
+    if request.param == CLUSTER_BACKEND and request.config._particles_cluster is not None:
         request.getfixturevalue("ipcluster")  # starts or connects the session's cluster, once
-    record = next(b for b in registry.backends(kernel) if b.name == request.param)
-    return _RecordingBackend(record)
+    from .cases import RecordingBackend
+
+    return RecordingBackend(_registry().lookup(kernel_name, request.param, available=False))
+
+
+@pytest.fixture
+def size(request):
+    """The current size of a kernel-marked test (the marker's sizes, --particles-sizes, else the kernel's own)."""
+    if not hasattr(request, "param"):
+        pytest.fail("the size fixture needs sizes: @pytest.mark.kernel(..., sizes=[...]) or --particles-sizes",
+                    pytrace=False)
+    return request.param
+
+
+class KernelCase:
+    """The case of this test's kernel and size, for this test's backend.
+
+    ``args`` (fresh copies on every access), ``size``, ``work``,
+    ``expected`` (the reference backend's result, computed once per session)
+    and ``check(result)``: the reference comparison plus the kernel's ``check``.
+    """
+
+    def __init__(self, case, backend_name: str):
+        self._case = case
+        self.kernel = case.kernel.name
+        self.backend = backend_name
+        self.size = case.size
+        self.work = case.work
+
+    @property
+    def args(self) -> tuple:
+        return self._case.args
+
+    @property
+    def expected(self):
+        return self._case.expected
+
+    def check(self, result) -> None:
+        __tracebackhide__ = True
+        try:
+            self._case.check(result, self.backend)
+        except AssertionError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    def __repr__(self) -> str:
+        return f"<kernel_case {self.kernel}[{self.size}] for {self.backend!r}>"
+
+
+@pytest.fixture
+def kernel_case(request, backend, size):
+    """The case of this kernel-marked test's kernel at its size: ``.args``, ``.size``, ``.expected``, ``.check(result)``."""
+    from .cases import Case
+
+    kernel = _registry().kernel(backend.kernel)
+    cache = request.config._particles_cases
+    key = (kernel.name, size)
+    if key not in cache:
+        cache[key] = Case(kernel, size)
+    case = cache[key]
+    costly = backend.too_costly(case.work)
+    if costly:
+        pytest.skip(costly)
+    return KernelCase(case, backend.name)
 
 
 @pytest.fixture(scope="session")
@@ -370,6 +454,8 @@ def ipcluster(request):
     running.  Without the option: the cluster this process is connected to,
     else the test is skipped.
     """
+    from . import cluster
+
     missing = cluster.ipyparallel_missing()
     if missing:
         pytest.skip(missing)
@@ -390,36 +476,32 @@ def ipcluster(request):
 
 
 @pytest.fixture
-def size(request):
-    """The current size of a kernel-marked test with sizes."""
-    if not hasattr(request, "param"):
-        pytest.fail("the size fixture needs sizes: @pytest.mark.kernel(..., sizes=[...]) or --particles-sizes",
-                    pytrace=False)
-    return request.param
-
-
-@pytest.fixture
 def particle_system():
     """Factory ``particle_system(n, seed=0) -> (r, ang_speed)``: the book's x, y, ang_speed uniform in (-1, 1)."""
+    from . import physics
+
     return physics.particle_system
 
 
 @pytest.fixture
 def reference_case():
     """The book's golden case for evolve: ``.r``, ``.ang_speed``, ``.dt``, ``.expected``, ``.tolerance``."""
+    from . import physics
+
     return physics.golden_case()
-
-
-class AssertPhysics:
-    """Reference-physics assertions; each raises an AssertionError saying what broke and by how much."""
-
-    evolve = staticmethod(physics.check_evolve)
-    golden = staticmethod(physics.check_golden)
-    distance_matrix = staticmethod(physics.check_distance_matrix)
-    pi = staticmethod(physics.check_pi)
 
 
 @pytest.fixture
 def assert_physics():
     """``.evolve(result, r, ang_speed, dt, timestep=1e-5)``, ``.distance_matrix(D, r)``, ``.pi(estimate, samples, sigmas=5)``."""
+    from . import physics
+
+    class AssertPhysics:
+        """Reference-physics assertions; each raises an AssertionError saying what broke and by how much."""
+
+        evolve = staticmethod(physics.check_evolve)
+        golden = staticmethod(physics.check_golden)
+        distance_matrix = staticmethod(physics.check_distance_matrix)
+        pi = staticmethod(physics.check_pi)
+
     return AssertPhysics()

@@ -36,14 +36,15 @@ from pathlib import Path
 
 from pluggy import HookimplMarker
 
-from . import bench, registry
+import inspect
+
+from . import registry
+from .cases import DEFAULT_SEED, Case
 
 hookimpl = HookimplMarker("pytest")  # pytest.hookimpl, without importing pytest for the command line
 
-# The backends whose raw function is the Python code a line profile is about.
-PURE_PYTHON_BACKENDS = {"evolve": ("python", "python_fast"), "distance_matrix": ("python",), "pi": ("python",)}
-# Small sizes for ``pytest-particles profile``: the full book workload of a pure-Python backend in about 0.1 s.
-DEFAULT_SIZES = {"evolve": 10, "distance_matrix": 300, "pi": 100_000}
+# ``pytest-particles profile`` runs the largest size with at most this much work (a pure-Python loop in ~0.1 s).
+DEFAULT_WORK = 100_000
 SUMMARY_FIELDS = ("test", "kernel", "backend", "size", "work", "work_unit", "peak_bytes", "total_time_s",
                   "function_calls", "prof", "calltree", "lines", "lprof", "error")
 
@@ -79,8 +80,8 @@ def safe_name(text: str, max_length: int = 120) -> str:
 
 
 def is_pure_python(backend: registry.Backend) -> bool:
-    """True for the backends a line profile is written for (python, python_fast of evolve; python of the others)."""
-    return backend.builtin and backend.name in PURE_PYTHON_BACKENDS.get(backend.kernel, ())
+    """True for the backends a line profile is written for: serial ones whose function is Python code."""
+    return inspect.isfunction(backend.func) and not backend.parallel
 
 
 @dataclass
@@ -191,39 +192,39 @@ def profile_backend(backend: registry.Backend, args=(), kwargs=None, *, out_dir,
     if not isinstance(backend, registry.Backend):
         raise TypeError(f"backend must be a Backend (pytest_particles.backends(kernel)); got {type(backend).__name__}")
     kwargs = {} if kwargs is None else dict(kwargs)
-    front = registry.front(backend.kernel)
-    work, unit = bench.work_done(backend.kernel, *args, **kwargs)
+    kernel = registry.kernel(backend.kernel)
+    work = kernel.call_work(*args, **kwargs)
+    if work is None and size is not None:
+        work = kernel.work(size)
     result = ProfileResult(test=name, kernel=backend.kernel, backend=backend.name, size=size, work=work,
-                           work_unit=unit)
+                           work_unit=kernel.work_unit)
 
-    call = functools.partial(front, backend=backend)  # C-level: adds no frame to the profile
+    call = functools.partial(kernel, backend=backend)  # C-level: adds no frame to the profile
     line_functions = (backend.func,) if is_pure_python(backend) else ()
     return profile_call(call, args, kwargs, out_dir=out_dir, name=name, line_functions=line_functions, result=result)
 
 
-def profile_workload(kernel: str, backend: str, size: int | None = None, *, out_dir, seed: int = bench.DEFAULT_SEED,
-                     name: str | None = None) -> ProfileResult:
-    """Profile the benchmark workload of ``kernel`` (pytest_particles.bench) at ``size`` on ``backend``.
+def default_size(kernel_name: str) -> int:
+    """The largest size whose work is at most DEFAULT_WORK (at least 1)."""
+    from .bench import size_for_work
 
-    The workload is the book's: evolve ``size`` particles for dt = 0.1
-    (10,000 steps), a distance matrix of ``size`` points, ``size`` pi
-    samples.  ``size`` defaults to DEFAULT_SIZES (small: pure Python in about
-    a tenth of a second).
+    kernel = registry.kernel(kernel_name)
+    return size_for_work(kernel, DEFAULT_WORK, max(kernel.sizes))
+
+
+def profile_workload(kernel: str, backend: str, size: int | None = None, *, out_dir, seed: int = DEFAULT_SEED,
+                     name: str | None = None) -> ProfileResult:
+    """Profile the kernel's own case (``kernel.inputs``, as bench and asv run it) at ``size`` on ``backend``.
+
+    ``size`` defaults to :func:`default_size` (small: pure Python in about a tenth of a second).
     """
-    registry._check_kernel(kernel)
-    by_name = {b.name: b for b in registry.backends(kernel)}
-    if backend not in by_name:
-        raise ValueError(f"backend must be a registered {kernel} backend ({', '.join(by_name)}); got {backend!r}")
-    record = by_name[backend]
-    if not record.available:
-        raise ValueError(f"backend {backend!r} is not available here: {record.reason}")
-    size = DEFAULT_SIZES[kernel] if size is None else size
+    record = registry.lookup(kernel, backend)
+    kernel = record.kernel
+    size = default_size(kernel) if size is None else size
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"size must be a whole number >= 1; got {size!r}")
-    load = bench.workload(kernel, size, seed)
-    case = load.case(load.work)
-    return profile_backend(record, case.args, case.kwargs, out_dir=out_dir, size=size,
-                           name=name or f"{kernel}-{backend}-{size}")
+    case = Case(kernel, size, seed)
+    return profile_backend(record, case.args, out_dir=out_dir, size=size, name=name or f"{kernel}-{backend}-{size}")
 
 
 def write_summary(results: list[ProfileResult], out_dir) -> tuple[Path, Path]:

@@ -1,50 +1,275 @@
-"""The backend registry: one record per (kernel, backend name).
+"""The registry: one record per kernel, one per (kernel, backend name), and nothing else holds their facts.
 
-A record knows its raw kernel function, whether it can run here and, if not,
-one reason string that every consumer shows the same way (pytest skips, asv
-skips, ``pytest-particles backends``).  Third parties add backends with
-:func:`register_backend` or through the entry-point group
-``pytest_particles.backends``; this module never imports pytest.
+A kernel is declared with :func:`register_kernel` (how to make a case of a
+size, which backend is the reference, the tolerance, its checks, its door,
+its work); a backend with :func:`register_backend` (its function, whether it
+uses more than one core, its cost cap, whether it can run here and, if not,
+one reason string that every consumer shows the same way).  Installed
+packages declare kernels and backends through the entry-point groups
+``pytest_particles.kernels`` and ``pytest_particles.backends``.  The book's
+kernels declare themselves here exactly as a user's package would.  This
+module never imports pytest.
 """
 
 from __future__ import annotations
 
 import inspect
+import re
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-KERNELS = ("evolve", "distance_matrix", "pi")
-ENTRY_POINT_GROUP = "pytest_particles.backends"
+from . import validation
 
-# Positional arguments of each raw kernel contract, before the optional ``workers``.
-_CONTRACT_ARITY = {"evolve": 4, "distance_matrix": 1, "pi": 2}
+KERNEL_ENTRY_POINTS = "pytest_particles.kernels"
+BACKEND_ENTRY_POINTS = "pytest_particles.backends"
+ENTRY_POINT_GROUP = BACKEND_ENTRY_POINTS  # the name this module had before kernels could be declared
 
-_backends: dict[str, dict[str, Backend]] = {kernel: {} for kernel in KERNELS}
-_fronts: dict[str, Callable[..., Any]] = {}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_kernels: dict[str, Kernel] = {}
+_backends: dict[str, dict[str, Backend]] = {}
 _entry_points_loaded = False
+
+
+def _owner(module: str | None) -> str:
+    """The top-level package of a module name: whose declaration a kernel or backend is."""
+    return (module or "").partition(".")[0]
+
+
+def _check_name(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str; got {type(value).__name__}")
+    if not _NAME.match(value):
+        raise ValueError(f"{what} must be a non-empty word of letters, digits, '_', '-' or '.'; got {value!r}")
+    return value
+
+
+def _optional_callable(value, name: str, expected: str):
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be None or a callable {expected}; got {type(value).__name__} {value!r}")
+    return value
+
+
+def _identity(value):
+    """What makes two declarations the same: functions by module and qualified name (a re-imported conftest)."""
+    if callable(value) and hasattr(value, "__qualname__"):
+        return ("callable", getattr(value, "__module__", None), value.__qualname__)
+    return value
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+class Kernel:
+    """One declared kernel.  Calling it runs it: ``pp.kernel("blur")(image, backend="numpy")``.
+
+    Attributes are the declaration (see :func:`register_kernel`); ``sizes`` is
+    a tuple of ints, ``work(size)`` the work of a case of that size.
+    """
+
+    __slots__ = ("name", "inputs", "reference", "check", "rtol", "atol", "work_unit", "sizes", "validate",
+                 "owner", "published", "shrink", "_work", "_call", "_call_work", "_declaration")
+
+    def __init__(self, name, *, inputs, reference, check, rtol, atol, work, work_unit, sizes, validate, call,
+                 call_work, published, shrink, owner):
+        self.name = name
+        self.inputs = inputs
+        self.reference = reference
+        self.check = check
+        self.rtol = rtol
+        self.atol = atol
+        self._work = work
+        self.work_unit = work_unit
+        self.sizes = sizes
+        self.validate = validate
+        self._call = call
+        self._call_work = call_work
+        self.owner = owner
+        self.published = published
+        self.shrink = shrink
+        self._declaration = tuple(map(_identity, (inputs, reference, check, rtol, atol, work, work_unit, sizes,
+                                                  validate, call, call_work, shrink))) + (sorted(published.items()),)
+
+    def work(self, size: int) -> int:
+        """The work of a case of ``size`` (in ``work_unit``); the size itself unless declared."""
+        return int(size if self._work is None else self._work(size))
+
+    def call_work(self, *args, **kwargs) -> int | None:
+        """The work of one call of the kernel from its arguments, when the kernel can tell (else None)."""
+        return None if self._call_work is None else int(self._call_work(*args, **kwargs))
+
+    def backends(self) -> list[Backend]:
+        """Every registered backend, available or not: the kernel's own by priority, then others'."""
+        load_entry_points()
+        return sorted(_backends[self.name].values(), key=lambda b: (not b.builtin, -b.priority))
+
+    def backend(self, name: str) -> Backend:
+        """The registered backend called ``name``, available or not (ValueError listing them if unknown)."""
+        return lookup(self.name, name, available=False)
+
+    def __call__(self, *args, backend=None, workers=None, **kwargs):
+        """Run the kernel: the door (``validate``), then the chosen backend on the arguments."""
+        if self._call is not None:
+            return self._call(*args, backend=backend, workers=workers, **kwargs)
+        record = lookup(self.name, backend)
+        if self.validate is not None:
+            self.validate(*args, **kwargs)
+        return record.run(*args, workers=validation.workers(workers), **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<Kernel {self.name} ({len(_backends.get(self.name, ()))} backends)>"
+
+
+def register_kernel(
+    name: str,
+    *,
+    inputs: Callable[..., tuple],
+    reference: str | None = None,
+    check: Callable[..., None] | None = None,
+    rtol: float = 1e-7,
+    atol: float = 0.0,
+    work: Callable[[int], int] | None = None,
+    work_unit: str | None = None,
+    sizes: Sequence[int] | None = None,
+    validate: Callable[..., Any] | None = None,
+    call: Callable[..., Any] | None = None,
+    call_work: Callable[..., int] | None = None,
+    published: dict[tuple[str, int], float] | None = None,
+    shrink: Callable[[tuple, float], tuple[tuple, int]] | None = None,
+) -> Kernel:
+    """Declare a kernel and return its :class:`Kernel` record.
+
+    Parameters
+    ----------
+    name : str
+        The kernel's name (letters, digits, ``_``, ``-``, ``.``).
+    inputs : callable ``(size, rng) -> tuple``
+        The positional arguments of one case of ``size``; ``rng`` is a
+        ``numpy.random.Generator`` seeded from (kernel, size, seed), so a case
+        is the same in every run and process.
+    reference : str, optional
+        The backend whose result every other backend's is compared with
+        (same shape, same dtype kind, ``numpy.testing.assert_allclose`` with
+        ``rtol``/``atol``, NaN equal to NaN).
+    check : callable ``(result, *args)``, optional
+        Invariants or physics; raises AssertionError naming the wrong entry.
+    work, work_unit : callable ``(size) -> int``, str, optional
+        The work of a case of a size, for throughput (default: the size, "items").
+    sizes : sequence of int, optional
+        Default sizes for tests, ``bench`` and the asv suite (default (100, 1000)).
+    validate : callable ``(*args, **kwargs)``, optional
+        The door of the kernel's call: raises ValueError/TypeError on bad input
+        before any backend runs.
+    call : callable ``(*args, backend=None, workers=None, **kwargs)``, optional
+        A public function that replaces the default call (validate, then the
+        backend on the arguments), for kernels whose backends follow a
+        lower-level contract than their call (the book's ``evolve`` steps in place).
+    call_work : callable ``(*args, **kwargs) -> int``, optional
+        The work of one call from its arguments, when it depends on more than a size.
+    published : dict ``{(backend, size): seconds}``, optional
+        Timings measured elsewhere (a paper, a book) that ``bench`` shows beside its own.
+    shrink : callable ``(args, fraction) -> (args, work)``, optional
+        A smaller case of the same size doing about ``fraction`` of the work,
+        whose time ``bench`` extends linearly when the full case exceeds its
+        budget (the book's evolve runs fewer steps on the same particles);
+        without it, ``bench`` fits two smaller sizes.
+
+    Declaring the same name twice is an error unless the declarations are identical
+    (then the first record is returned, with its backends).
+    """
+    _check_name(name, "name")
+    if not callable(inputs):
+        raise TypeError(f"inputs must be a callable (size, rng) -> tuple of arguments; got {type(inputs).__name__}")
+    if reference is not None:
+        _check_name(reference, "reference")
+    for value, label in ((check, "check"), (work, "work"), (validate, "validate"), (call, "call"),
+                         (call_work, "call_work"), (shrink, "shrink")):
+        _optional_callable(value, label, "")
+    for value, label in ((rtol, "rtol"), (atol, "atol")):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{label} must be a number >= 0; got {value!r}")
+    if work_unit is not None and (not isinstance(work_unit, str) or not work_unit):
+        raise TypeError(f"work_unit must be None or a non-empty str; got {work_unit!r}")
+    if sizes is None:
+        sizes = (100, 1000)
+    if isinstance(sizes, int) and not isinstance(sizes, bool):
+        sizes = (sizes,)
+    sizes = tuple(sizes)
+    if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        raise ValueError(f"sizes must be a non-empty sequence of ints >= 1; got {sizes!r}")
+    if published is not None and not isinstance(published, dict):
+        raise TypeError(f"published must be None or a dict {{(backend, size): seconds}}; got {type(published).__name__}")
+    record = Kernel(name, inputs=inputs, reference=reference, check=check, rtol=float(rtol), atol=float(atol),
+                    work=work, work_unit=work_unit or "items", sizes=sizes, validate=validate, call=call,
+                    call_work=call_work, published=dict(published or {}), shrink=shrink, owner=_owner(sys._getframe(1).f_globals.get("__name__")))
+    existing = _kernels.get(name)
+    if existing is not None:
+        if existing._declaration == record._declaration:
+            return existing
+        raise ValueError(f"a kernel named {name!r} is already declared, differently; choose another name")
+    _kernels[name] = record
+    _backends[name] = {}
+    return record
+
+
+def kernels() -> list[Kernel]:
+    """Every declared kernel, in the order they were declared (entry points loaded first)."""
+    load_entry_points()
+    return list(_kernels.values())
+
+
+def kernel_names() -> list[str]:
+    return [k.name for k in kernels()]
+
+
+def kernel(name) -> Kernel:
+    """The declared kernel called ``name`` (TypeError or ValueError listing the kernels otherwise)."""
+    if isinstance(name, Kernel):
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"kernel must be a str, one of {', '.join(kernel_names())}; got {type(name).__name__}")
+    if name not in _kernels:
+        load_entry_points()
+    if name not in _kernels:
+        raise ValueError(f"kernel must be one of {', '.join(kernel_names()) or '(none declared)'}; got {name!r}")
+    return _kernels[name]
+
+
+def unregister_kernel(name: str) -> None:
+    """Remove a declared kernel and its backends (for tests and interactive sessions)."""
+    kernel(name)
+    del _kernels[name], _backends[name]
+
+
+# --------------------------------------------------------------------------- backends
 
 
 class Backend:
     """One implementation of one kernel.
 
-    Calling a Backend calls the kernel's public function with this backend,
-    e.g. ``backend(r, ang_speed, 0.1)`` for evolve.  ``func`` is the raw kernel
-    function, which trusts its inputs (see the kernel contract in the README).
+    Calling a Backend calls its kernel with this backend, e.g.
+    ``backend(r, ang_speed, 0.1)`` for evolve.  ``func`` is the raw function,
+    which trusts its inputs.  ``parallel`` says it uses more than one core
+    (it is then given ``workers``); ``builtin`` that it belongs to the package
+    that declared its kernel (only those are chosen by ``backend=None``).
     """
 
-    __slots__ = ("kernel", "name", "func", "builtin", "priority", "takes_workers", "_workers_by_keyword",
-                 "_check", "_reason")
+    __slots__ = ("kernel", "name", "func", "builtin", "priority", "parallel", "max_work", "takes_workers",
+                 "_workers_by_keyword", "_check", "_reason")
 
-    def __init__(self, kernel, name, func, *, check=None, builtin=False, priority=0, takes_workers=None):
+    def __init__(self, kernel, name, func, *, check=None, builtin=False, priority=0, parallel=False,
+                 max_work=None):
         self.kernel = kernel
         self.name = name
         self.func = func
         self.builtin = builtin
         self.priority = priority
-        declared = _declares_workers(kernel, func)
-        self.takes_workers = bool(declared) if takes_workers is None else takes_workers
+        self.parallel = bool(parallel)
+        self.max_work = max_work
+        declared = _declares_workers(func)
+        self.takes_workers = bool(declared)  # a parallel function without the parameter sizes its own threads
         self._workers_by_keyword = declared == "keyword"
         self._check = check
         self._reason = None
@@ -64,8 +289,15 @@ class Backend:
         """Ask the availability check again (for backends whose answer can change)."""
         self._reason = None
 
+    def too_costly(self, work: float) -> str:
+        """Why a case of ``work`` is not run on this backend (its cost cap), or ''."""
+        if self.max_work is not None and work > self.max_work:
+            return f"{self.kernel} backend {self.name!r} would take too long: {work:,.0f} > {self.max_work:,.0f} " \
+                   f"{kernel(self.kernel).work_unit} (its max_work)"
+        return ""
+
     def run(self, *args, workers: int, **keywords):
-        """Call the raw kernel function, passing ``workers`` only if it declares it (and any ``keywords``)."""
+        """Call the raw function, passing ``workers`` only if it takes it (and any ``keywords``)."""
         if not self.takes_workers:
             return self.func(*args, **keywords)
         if self._workers_by_keyword:
@@ -75,7 +307,7 @@ class Backend:
     def __call__(self, *args, **kwargs):
         if "backend" in kwargs:
             raise TypeError(f"{self!r} is already a backend; do not pass backend=")
-        return front(self.kernel)(*args, backend=self, **kwargs)
+        return kernel(self.kernel)(*args, backend=self, **kwargs)
 
     def __repr__(self) -> str:
         state = "available" if self.available else f"unavailable: {self.reason}"
@@ -95,52 +327,72 @@ def _run_check(check) -> str:
     return str(answer) or "unavailable"
 
 
-def _declares_workers(kernel: str, func: Callable) -> str:
-    """How a backend takes ``workers``: "" (it does not), "positional" or "keyword".
-
-    A function takes it when it has a parameter named ``workers``, or more
-    required positional parameters than the kernel's contract.
-    """
+def _declares_workers(func: Callable) -> str:
+    """How a function takes ``workers``: "" (no parameter of that name), "positional" or "keyword"."""
     try:
-        params = list(inspect.signature(func).parameters.values())
+        params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):  # builtins without a signature
         return ""
     for p in params:
         if p.name == "workers":
             return "positional" if p.kind == p.POSITIONAL_ONLY else "keyword"
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    required = [p for p in positional if p.default is p.empty]
-    return "positional" if len(required) > _CONTRACT_ARITY[kernel] else ""
+    return ""
 
 
-def _check_kernel(kernel) -> None:
-    if not isinstance(kernel, str):
-        raise TypeError(f"kernel must be a str, one of {', '.join(KERNELS)}; got {type(kernel).__name__}")
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}; got {kernel!r}")
+def register_backend(kernel_name: str, name: str, func: Callable | None = None, *, parallel: bool = False,
+                     check: Callable[[], object] | None = None, priority: int = 0, max_work: float | None = None,
+                     replace: bool = False):
+    """Register a backend of a declared kernel.
 
+    ``func`` follows the kernel's backend contract: for a kernel declared
+    without ``call``, the kernel's own arguments, returning the result (the
+    book's kernels: see "The raw kernel contract" in the README).
+    ``parallel=True`` says it uses more than one core (the gate gives it the
+    parallel threshold and instruction counts leave it out); a function with
+    a parameter named ``workers`` is given the number of threads or
+    processes the caller asked for (None: every core this process may use).  ``check`` is an optional callable
+    returning True or a string saying why the backend cannot run.
+    ``priority`` orders the kernel's own backends (the highest available one
+    is ``backend=None``'s choice); ``max_work`` caps the work at which tests,
+    ``bench`` and asv run it (a slow reference loop, say).
 
-def define_kernel(kernel: str, front: Callable[..., Any]) -> None:
-    """Record the public function that a kernel's Backend objects call."""
-    _check_kernel(kernel)
-    _fronts[kernel] = front
+    Used as ``register_backend(kernel, name, func)`` it returns the
+    :class:`Backend`; used as a decorator, ``@register_backend(kernel, name)``,
+    it returns the function unchanged.
+    """
+    record_kernel = kernel(kernel_name)
+    _check_name(name, "name")
+    _optional_callable(check, "check", "returning True or a reason string")
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise TypeError(f"priority must be an int; got {type(priority).__name__}")
+    if max_work is not None and (isinstance(max_work, bool) or not isinstance(max_work, (int, float))
+                                 or not max_work > 0):
+        raise ValueError(f"max_work must be None or a number > 0; got {max_work!r}")
 
+    def add(f):
+        if not callable(f):
+            raise TypeError(f"func must be callable; got {type(f).__name__}")
+        owner = _owner(sys._getframe(2).f_globals.get("__name__"))
+        record = Backend(record_kernel.name, name, f, check=check, builtin=owner == record_kernel.owner,
+                         priority=priority, parallel=parallel, max_work=max_work)
+        return _add(record, replace)
 
-def front(kernel: str) -> Callable[..., Any]:
-    """The public function of ``kernel`` (evolve, distance_matrix or monte_carlo_pi)."""
-    _check_kernel(kernel)
-    return _fronts[kernel]
+    if func is None:
+
+        def decorator(f):
+            add(f)
+            return f
+
+        return decorator
+    return add(func)
 
 
 def _add(record: Backend, replace: bool) -> Backend:
     existing = _backends[record.kernel].get(record.name)
     if existing is not None and not replace:
-        if existing.builtin:
+        if existing.builtin and not record.builtin:
             raise ValueError(f"backend name {record.name!r} is a built-in {record.kernel} backend; choose another name")
-        same = getattr(existing.func, "__qualname__", None) == getattr(record.func, "__qualname__", object()) and (
-            getattr(existing.func, "__module__", None) == getattr(record.func, "__module__", object())
-        )
-        if not same:  # re-importing the same module (a conftest, say) may register again
+        if _identity(existing.func) != _identity(record.func):  # re-importing a conftest registers again
             raise ValueError(
                 f"a {record.kernel} backend named {record.name!r} is already registered "
                 f"({existing.func!r}); pass replace=True to replace it"
@@ -149,128 +401,103 @@ def _add(record: Backend, replace: bool) -> Backend:
     return record
 
 
-def add_builtin(kernel: str, name: str, func: Callable, *, priority: int, check=None, takes_workers=False):
-    """Register one of our own backends (used by the kernel modules)."""
-    return _add(
-        Backend(kernel, name, func, check=check, builtin=True, priority=priority, takes_workers=takes_workers),
-        replace=False,
-    )
-
-
-def register_backend(kernel: str, name: str, func: Callable | None = None, *, check=None, replace: bool = False):
-    """Register a third-party backend for ``kernel``.
-
-    ``func`` follows the raw kernel contract: evolve ``(r, ang_speed, timestep,
-    nsteps) -> None`` updating ``r`` in place; distance_matrix ``(r) -> D``; pi
-    ``(samples, seed_sequence, workers) -> hits``.  A ``workers`` parameter is
-    passed only to functions that declare it.  ``check`` is an optional
-    callable returning True or a string saying why the backend cannot run.
-
-    Used as ``register_backend(kernel, name, func)`` it returns the
-    :class:`Backend`; used as a decorator, ``@register_backend(kernel, name)``,
-    it returns the function unchanged.
-    """
-    _check_kernel(kernel)
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str; got {type(name).__name__}")
-    if not name or not name.replace("_", "a").replace("-", "a").replace(".", "a").isalnum():
-        raise ValueError(f"name must be a non-empty word of letters, digits, '_', '-' or '.'; got {name!r}")
-    if check is not None and not callable(check):
-        raise TypeError(f"check must be callable returning True or a reason string; got {check!r}")
-
-    def decorate(f):
-        if not callable(f):
-            raise TypeError(f"func must be callable; got {type(f).__name__}")
-        return _add(Backend(kernel, name, f, check=check), replace)
-
-    if func is None:
-
-        def decorator(f):
-            decorate(f)
-            return f
-
-        return decorator
-    return decorate(func)
-
-
-def unregister_backend(kernel: str, name: str) -> None:
-    """Remove a third-party backend (built-in ones cannot be removed)."""
-    _check_kernel(kernel)
-    record = _backends[kernel].get(name)
+def unregister_backend(kernel_name: str, name: str) -> None:
+    """Remove a backend that another package added to a kernel (a kernel's own cannot be removed)."""
+    kernel_name = kernel(kernel_name).name
+    record = _backends[kernel_name].get(name)
     if record is None:
-        raise ValueError(f"no {kernel} backend named {name!r} is registered")
+        raise ValueError(f"no {kernel_name} backend named {name!r} is registered")
     if record.builtin:
-        raise ValueError(f"{name!r} is a built-in {kernel} backend and cannot be removed")
-    del _backends[kernel][name]
+        raise ValueError(f"{name!r} is a built-in {kernel_name} backend and cannot be removed")
+    del _backends[kernel_name][name]
+
+
+def backends(kernel_name: str) -> list[Backend]:
+    """Every registered backend of a kernel, available or not, its own by priority first."""
+    return kernel(kernel_name).backends()
+
+
+def lookup(kernel_name: str, backend, *, available: bool = True) -> Backend:
+    """Resolve a backend argument: the one function every front end resolves names through.
+
+    None picks the kernel's own available backend of highest priority; a name
+    or a Backend of this kernel selects one.  Unknown choices (and, with
+    ``available``, unavailable ones) are a ValueError that lists the
+    available backends and why the others are not.
+    """
+    record_kernel = kernel(kernel_name)
+    candidates = record_kernel.backends()
+    if backend is None:
+        for record in candidates:
+            if record.builtin and record.available:
+                return record
+        raise ValueError(f"no {record_kernel.name} backend is available here.\n{summary(candidates)}")
+    if isinstance(backend, Backend):
+        if backend.kernel != record_kernel.name:
+            raise ValueError(f"backend {backend.name!r} is a {backend.kernel} backend, not a {record_kernel.name} one")
+        record = backend
+    elif isinstance(backend, str):
+        record = _backends[record_kernel.name].get(backend)
+        if record is None:
+            raise ValueError(f"unknown {record_kernel.name} backend {backend!r}.\n{summary(candidates)}")
+    else:
+        raise TypeError(f"backend must be None, a backend name or a Backend; got {type(backend).__name__}")
+    if available and not record.available:
+        raise ValueError(f"{record_kernel.name} backend {record.name!r} is not available here: {record.reason}.\n"
+                         f"{summary(candidates)}")
+    return record
+
+
+def summary(candidates: list[Backend]) -> str:
+    available = [b.name for b in candidates if b.available]
+    lines = [f"available: {', '.join(available) or 'none'}"]
+    lines += [f"unavailable: {b.name} ({b.reason})" for b in candidates if not b.available]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- entry points
 
 
 def load_entry_points() -> None:
-    """Load the ``pytest_particles.backends`` entry points once.
+    """Load the kernel entry points, then the backend ones, once.  A broken one is a warning, never a crash.
 
-    An entry point named ``KERNEL.NAME`` (e.g. ``evolve.mine``) points at a raw
-    kernel function.  Any other name points at a module or a callable: the
-    module is imported (it may call :func:`register_backend`) and a callable
-    is called with no arguments.  A broken entry point is a warning, never a
-    crash.
+    ``pytest_particles.kernels``: each names a callable that declares kernels
+    (and their backends) when called, or a module that does so when imported.
+    ``pytest_particles.backends``: ``KERNEL.NAME`` names a backend function;
+    any other name a callable that registers backends when called.
     """
     global _entry_points_loaded
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            obj = ep.load()
-            kernel, _, name = ep.name.partition(".")
-            if kernel in KERNELS and name:
-                register_backend(kernel, name, obj)
-            elif callable(obj):
-                obj()
-        except Exception as exc:
-            warnings.warn(
-                f"pytest-particles: could not load backend entry point {ep.name!r} ({ep.value}): "
-                f"{type(exc).__name__}: {exc}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+    for group in (KERNEL_ENTRY_POINTS, BACKEND_ENTRY_POINTS):
+        for ep in entry_points(group=group):
+            _load_one(ep, group)
 
 
-def backends(kernel: str) -> list[Backend]:
-    """Every registered backend of ``kernel``, available or not, fastest built-ins first."""
-    _check_kernel(kernel)
+def _load_one(ep, group: str) -> None:
+    kind = "kernel" if group == KERNEL_ENTRY_POINTS else "backend"
+    try:
+        obj = ep.load()
+        kernel_name, _, name = ep.name.partition(".")
+        if group == BACKEND_ENTRY_POINTS and name and kernel_name in _kernels:
+            if not callable(obj):
+                raise TypeError(f"func must be callable; got {type(obj).__name__}")
+            _add(Backend(kernel_name, _check_name(name, "name"), obj), replace=False)
+        elif callable(obj):
+            obj()
+    except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end the host program
+        warnings.warn(f"pytest-particles: could not load {kind} entry point {ep.name!r} ({ep.value}): "
+                      f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+
+
+def import_modules(names: Sequence[str]) -> None:
+    """Import modules that declare kernels or backends (``--import MODULE``); ImportError names the module."""
+    import importlib
+
     load_entry_points()
-    return sorted(_backends[kernel].values(), key=lambda b: (not b.builtin, -b.priority))
-
-
-def lookup(kernel: str, backend) -> Backend:
-    """Resolve the ``backend`` argument of a public function to a runnable Backend.
-
-    None picks the fastest available built-in; a name or a Backend of this
-    kernel selects one.  Unknown or unavailable choices are a ValueError that
-    lists the available backends and why the others are not.
-    """
-    candidates = backends(kernel)
-    if backend is None:
-        for record in candidates:
-            if record.builtin and record.available:
-                return record
-        raise ValueError(f"no {kernel} backend is available here.\n{_summary(candidates)}")
-    if isinstance(backend, Backend):
-        if backend.kernel != kernel:
-            raise ValueError(f"backend {backend.name!r} is a {backend.kernel} backend, not a {kernel} one")
-        record = backend
-    elif isinstance(backend, str):
-        record = _backends[kernel].get(backend)
-        if record is None:
-            raise ValueError(f"unknown {kernel} backend {backend!r}.\n{_summary(candidates)}")
-    else:
-        raise TypeError(f"backend must be None, a backend name or a Backend; got {type(backend).__name__}")
-    if not record.available:
-        raise ValueError(f"{kernel} backend {record.name!r} is not available here: {record.reason}.\n{_summary(candidates)}")
-    return record
-
-
-def _summary(candidates: list[Backend]) -> str:
-    available = [b.name for b in candidates if b.available]
-    lines = [f"available: {', '.join(available) or 'none'}"]
-    lines += [f"unavailable: {b.name} ({b.reason})" for b in candidates if not b.available]
-    return "\n".join(lines)
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ImportError(f"cannot import {name!r}: {exc}") from exc

@@ -1,0 +1,16 @@
+"""The book's kernels, declared through the entry-point group ``pytest_particles.kernels`` like any package's.
+
+``pyproject.toml`` names :func:`declare` there; importing the kernel modules
+declares evolve, distance_matrix and pi with their backends (and the
+ipyparallel ones), exactly as a user's package declares its own.
+"""
+
+import importlib
+
+MODULES = ("evolution", "distance", "pi", "cluster")
+
+
+def declare() -> None:
+    """Declare the book's kernels and their backends (importing a module twice declares nothing twice)."""
+    for name in MODULES:
+        importlib.import_module(f"{__package__}.{name}")
