@@ -1,4 +1,4 @@
-"""Shared pieces of the asv suite: seeded data, backend lists from the registry, skips.
+"""Shared pieces of the hand-written asv benchmarks (the kernels' own come from pytest_particles.asv).
 
 Benchmarks are discovered once (at the newest commit) and run at every
 commit asked for; a backend that a commit does not have, or cannot run on
@@ -20,18 +20,6 @@ SEED = 2013
 TIMESTEP = 1e-5
 SKIP_SLOW = os.environ.get("ASV_SKIP_SLOW", "") not in ("", "0")
 
-# Work (particle-steps, pairs, samples) above which the pure-Python backends are
-# not timed at all: they would take many seconds per sample.
-PURE_PYTHON_MAX_WORK = {"python": 3e6, "python_fast": 3e6, "multiprocessing_per_sample": 3e3}
-
-
-def backend_names(kernel):
-    """Every backend registered for ``kernel`` at the commit that discovers the suite."""
-    if pp is None:
-        return []
-    return [b.name for b in pp.backends(kernel)]
-
-
 def require(kernel, name, work=0, largest=False):
     """Raise NotImplementedError (asv: skipped) when this cell cannot or should not run here."""
     if pp is None:
@@ -41,8 +29,8 @@ def require(kernel, name, work=0, largest=False):
         raise NotImplementedError(f"no {kernel} backend {name!r} at this commit")
     if not record.available:
         raise NotImplementedError(record.reason)
-    if work > PURE_PYTHON_MAX_WORK.get(name, float("inf")):
-        raise NotImplementedError(f"{name} would take too long at this size")
+    if getattr(record, "too_costly", None) and record.too_costly(work):  # the backend's declared max_work
+        raise NotImplementedError(record.too_costly(work))
     if largest and SKIP_SLOW:
         raise NotImplementedError("ASV_SKIP_SLOW is set")
     return record

@@ -1,20 +1,8 @@
-"""The particle simulator's evolve: time per call over backend x particles (1,000 steps each)."""
+"""The particle simulator's evolve: time, peak memory and error against the reference over backend x particles.
 
-from .common import TIMESTEP, backend_names, particles, require
+The kernel's own case (the book's system, evolve(0.1): 10,000 steps), as tests and ``bench`` run it.
+"""
 
-SIZES = [100, 1_000, 10_000]
-STEPS = 1_000
+import pytest_particles.asv
 
-
-class TimeEvolve:
-    params = (backend_names("evolve"), SIZES)
-    param_names = ["backend", "particles"]
-    timeout = 120
-
-    def setup(self, backend, n):
-        self.backend = require("evolve", backend, work=n * STEPS, largest=n == SIZES[-1])
-        self.r, self.ang_speed = particles(n)
-        self.backend(self.r[:1], self.ang_speed[:1], TIMESTEP)  # warm up: imports, pools
-
-    def time_evolve(self, backend, n):
-        self.backend(self.r, self.ang_speed, STEPS * TIMESTEP)
+globals().update(pytest_particles.asv.suite("evolve"))

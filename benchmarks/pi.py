@@ -1,8 +1,10 @@
-"""Monte Carlo pi: time over backend x samples, and the estimate's error in standard errors."""
+"""Monte Carlo pi: time and peak memory over backend x samples, and the estimate's error in standard errors."""
 
 import math
 
-from .common import SEED, backend_names, require
+import pytest_particles.asv
+
+from .common import SEED, require
 
 try:
     from pytest_particles.physics import pi_standard_error
@@ -11,22 +13,13 @@ except ImportError:
 
 SIZES = [1_000, 100_000, 10_000_000]
 
-
-class TimeMonteCarloPi:
-    params = (backend_names("pi"), SIZES)
-    param_names = ["backend", "samples"]
-    timeout = 120
-
-    def setup(self, backend, samples):
-        self.backend = require("pi", backend, work=samples, largest=samples == SIZES[-1])
-        self.backend(10, seed=SEED)
-
-    def time_monte_carlo_pi(self, backend, samples):
-        self.backend(samples, seed=SEED)
+globals().update(pytest_particles.asv.suite("pi", sizes=SIZES))
 
 
 class TrackPiError:
-    params = (backend_names("pi"), [1_000, 1_000_000])
+    """(estimate - pi) / standard error at a fixed seed: pi has no reference backend, so its error is physics."""
+
+    params = (TimePi.params[0], [1_000, 1_000_000])  # noqa: F821  (from the suite above)
     param_names = ["backend", "samples"]
     unit = "standard errors"
     timeout = 120
@@ -35,5 +28,4 @@ class TrackPiError:
         self.backend = require("pi", backend, work=samples)
 
     def track_pi_error(self, backend, samples):
-        """(estimate - pi) / standard error at a fixed seed: stays within a few units if the backend is right."""
         return (self.backend(samples, seed=SEED) - math.pi) / pi_standard_error(samples)

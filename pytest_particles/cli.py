@@ -202,14 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("head", metavar="HEAD", nargs="?", default="HEAD", help="the commit to check (default HEAD)")
     p.add_argument("--bench", default=None, metavar="REGEX",
                    help=f"benchmarks to compare, a regular expression: asv benchmark names (default "
-                   f"'{gate.DEFAULT_BENCH}': every kernel timing), or with --instructions the cells' "
-                   "kernel.backend(size) labels (default: all)")
+                   f"'{gate.DEFAULT_BENCH}': every time_ benchmark of the suite), or with --instructions the "
+                   "cells' kernel.backend(size) labels (default: every serial backend of every declared kernel "
+                   "at its smallest size; exact labels such as blur.numpy(64) choose any size)")
     p.add_argument("--rounds", type=_positive_int, default=gate.DEFAULT_ROUNDS, metavar="N",
                    help="interleaved rounds per commit (default %(default)s)")
     p.add_argument("--instructions", action="store_true",
-                   help="compare instruction counts of the single-thread kernels under valgrind instead of times "
+                   help="compare instruction counts of the serial backends under valgrind instead of times "
                    f"(threshold {gate.INSTRUCTION_THRESHOLD:.0%}%)")  # %% for argparse
     p.add_argument("--config", default="asv.conf.json", metavar="PATH", help="asv configuration (default %(default)s)")
+    _add_import(p)
     p.set_defaults(handler=_cmd_gate, subparser=p)
     _add_tool_commands(commands)
     return parser
@@ -368,7 +370,8 @@ def _cmd_bench(args) -> int:
 def _cmd_gate(args) -> int:
     stderr = Console(stderr=True, highlight=False)
     outcome = gate.run(args.base, args.head, config=args.config, bench=args.bench, rounds=args.rounds,
-                       instructions=args.instructions, log=lambda line: stderr.print(line, markup=False))
+                       instructions=args.instructions, imports=args.import_,
+                       log=lambda line: stderr.print(line, markup=False))
     console = _stdout_console()
     if outcome.cells:
         unit = "instructions" if args.instructions else "median time"

@@ -7,9 +7,10 @@ the threshold of its kind and most rounds agree, so a burst of load that
 hits one commit's turn does not decide alone.  Flagged cells alone are run
 again, and only a cell flagged twice is a regression.
 
-Instruction mode (``instructions=True``) builds both commits and counts the
-instructions that single-thread kernels execute under valgrind's cachegrind:
-a count does not drift with the machine's load.
+Instruction mode (``instructions=True``, :mod:`pytest_particles.instructions`)
+builds both commits and counts the instructions that the serial backends of
+the declared kernels execute under valgrind's cachegrind: a count does not
+drift with the machine's load.
 
 Exit codes: 0 no confirmed regression, 1 confirmed regression, 2 a benchmark
 is broken at HEAD, 3 the gate could not run (bad ref, no asv or valgrind,
@@ -29,38 +30,21 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .validation import available_cores
 
 OK, REGRESSION, BROKEN, CANNOT_RUN = 0, 1, 2, 3
 
 # The one place that says how much slower counts as a regression (HEAD / BASE - 1).
-# Parallel backends share 2 cores with everything else on the machine: a wider band.
+# Parallel backends (declared parallel=True) share the cores with everything else: a wider band.
 THRESHOLDS = {"serial": 0.05, "parallel": 0.15}
 INSTRUCTION_THRESHOLD = 0.01  # instruction counts repeat to far better than 1 %
-PARALLEL_BACKENDS = frozenset({
-    "openmp", "multiprocessing", "multiprocessing_per_sample", "numexpr", "ipyparallel", "analytic", "numba",
-})
 
-DEFAULT_BENCH = r"^(evolve|distance|pi)\.Time"  # the kernels' timings (not the book's micro-examples)
+DEFAULT_BENCH = r"(^|\.)time_"  # every time_ benchmark of the suite
 DEFAULT_ROUNDS = 4
 SAMPLES_PER_ROUND = 5  # asv's repeat: samples of each benchmark in each round
 ROUNDS_AGREEING = 0.75  # share of the rounds that must show the slowdown
-
-# Single-thread cells counted in instruction mode: (kernel, backend, size, call arguments).
-INSTRUCTION_CELLS = [
-    ("evolve", "cython", "1000 particles x 1000 steps", "r, s = physics.particle_system(1000); args = (r, s, 0.01)"),
-    ("evolve", "numpy", "1000 particles x 100 steps", "r, s = physics.particle_system(1000); args = (r, s, 0.001)"),
-    ("evolve", "python_fast", "100 particles x 100 steps", "r, s = physics.particle_system(100); args = (r, s, 0.001)"),
-    ("distance_matrix", "cython", "500 points", "args = (physics.particle_system(500)[0],)"),
-    ("distance_matrix", "numpy", "500 points", "args = (physics.particle_system(500)[0],)"),
-    ("pi", "cython", "100000 samples", "args = (100_000,); kwargs = {'seed': 1}"),
-    ("pi", "numpy", "100000 samples", "args = (100_000,); kwargs = {'seed': 1}"),
-]
-
 
 class GateError(Exception):
     """The gate could not run (exit code 3)."""
@@ -93,8 +77,30 @@ class Outcome:
     broken: list[str]
 
 
-def threshold_for(backend: str) -> float:
-    return THRESHOLDS["parallel" if backend in PARALLEL_BACKENDS else "serial"]
+def is_parallel(benchmark: str, backend: str) -> bool:
+    """Whether a cell's backend is declared parallel.
+
+    The kernel is the one a ``pytest_particles.asv`` benchmark is named after
+    (``time_<kernel>``); a benchmark of another shape is matched on its backend
+    name across the declared kernels.  A cell with no backend is serial.
+    """
+    if not backend:
+        return False
+    from . import registry
+    from .asv import identifier
+
+    method = benchmark.rsplit(".", 1)[-1]
+    kernels = registry.kernels()
+    named = [k for k in kernels if method.split("_", 1)[-1].startswith(identifier(k.name))]
+    for kernel in named or kernels:
+        record = {b.name: b for b in kernel.backends()}.get(backend)
+        if record is not None and record.parallel:
+            return True
+    return False
+
+
+def threshold_for(benchmark: str, backend: str) -> float:
+    return THRESHOLDS["parallel" if is_parallel(benchmark, backend) else "serial"]
 
 
 # --- git and asv -----------------------------------------------------------------------------
@@ -189,7 +195,7 @@ def compare(base: dict, head: dict, rounds: int = 1) -> tuple[list[Cell], list[s
         ratios = [h / b for h, b in zip(_round_bests(head_samples or [head_value], rounds),
                                          _round_bests(base_samples or [base_value], rounds))]
         backend = _backend_of(params)
-        threshold = threshold_for(backend)
+        threshold = threshold_for(name, backend)
         slower = sum(r > 1 + threshold for r in ratios)
         ratio = statistics.median(ratios)
         cells.append(Cell(
@@ -242,144 +248,9 @@ def timed_gate(base: str, head: str, *, repo: Path, config: Path, bench: str = D
     return Outcome(OK, f"{len(flagged)} flagged cell(s) not confirmed on a second run: no regression", cells, [])
 
 
-# --- instruction counts ----------------------------------------------------------------------
-
-DRIVER = """
-import sys
-import pytest_particles as pp
-from pytest_particles import physics
-kernel, name, calls = sys.argv[1], sys.argv[2], int(sys.argv[3])
-records = {{b.name: b for b in pp.backends(kernel)}}
-if name not in records or not records[name].available:
-    print("MISSING"); sys.exit(0)
-backend = records[name]
-kwargs = {{}}
-{setup}
-for _ in range(calls):
-    backend(*args, **kwargs)
-print("OK")
-"""
-
-
-def build_site(commit: str, repo: Path, cache: Path, log: Callable[[str], None]) -> Path:
-    """A directory holding ``commit``'s package for PYTHONPATH, built once per source tree.
-
-    Cached by the commit's tree hash: commits with the same files (an empty
-    commit, a rebase, a message edit) share one build.
-    """
-    site = cache / f"tree-{resolve(commit, repo, 'tree')}" / "site"
-    if (site / "pytest_particles").is_dir():
-        return site
-    with tempfile.TemporaryDirectory() as tmp:
-        src, wheels = Path(tmp) / "src", Path(tmp) / "wheels"
-        src.mkdir()
-        archive = subprocess.run(["git", "archive", commit], cwd=repo, capture_output=True)
-        if archive.returncode != 0:
-            raise GateError(f"git archive {commit[:8]} failed: {archive.stderr.decode()[-500:]}")
-        subprocess.run(["tar", "-x", "-C", str(src)], input=archive.stdout, check=True)
-        log(f"building {commit[:8]} for instruction counts")
-        pip = [sys.executable, "-m", "pip"]
-        _run_or_fail(pip + ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(src)], commit)
-        _run_or_fail(pip + ["install", "--no-deps", "-q", "--target", str(site), *map(str, wheels.glob("*.whl"))],
-                     commit)
-    return site
-
-
-def _run_or_fail(command: list[str], commit: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise GateError(f"building {commit[:8]} failed:\n{done.stderr[-2000:]}")
-
-
-def count_instructions(site: Path, kernel: str, backend: str, setup: str, calls: int) -> int | None:
-    """Instructions executed by one process making ``calls`` calls (None if the backend is missing)."""
-    env = dict(os.environ, PYTHONPATH=str(site), PYTHONHASHSEED="0", OMP_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1", NUMEXPR_NUM_THREADS="1")
-    command = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-               sys.executable, "-c", DRIVER.format(setup=setup), kernel, backend, str(calls)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=site)
-    if done.returncode != 0:
-        raise RuntimeError(done.stderr[-2000:])
-    if "MISSING" in done.stdout:
-        return None
-    match = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
-    if not match:
-        raise GateError(f"could not read cachegrind's instruction count:\n{done.stderr[-1000:]}")
-    return int(match.group(1).replace(",", ""))
-
-
-def instruction_label(cell: tuple[str, str, str, str]) -> str:
-    """``kernel.backend(size)``: how an instruction-count cell is named, and matched by ``--bench``."""
-    kernel, backend, size, _ = cell
-    return f"{kernel}.{backend}({size})"
-
-
-def instruction_cells(bench: str | None = None) -> list[tuple[str, str, str, str]]:
-    """The instruction-count cells whose label matches ``bench`` (all when None)."""
-    if bench is None:
-        return list(INSTRUCTION_CELLS)
-    try:
-        pattern = re.compile(bench)
-    except re.error as exc:
-        raise GateError(f"--bench {bench!r} is not a regular expression: {exc}") from None
-    cells = [cell for cell in INSTRUCTION_CELLS if pattern.search(instruction_label(cell))]
-    if not cells:
-        labels = ", ".join(map(instruction_label, INSTRUCTION_CELLS))
-        raise GateError(f"--bench {bench!r} matches no instruction-count cell; the cells are: {labels}")
-    return cells
-
-
-def instruction_gate(base: str, head: str, *, repo: Path, cache: Path, bench: str | None = None,
-                     log: Callable[[str], None] = print) -> Outcome:
-    """Compare instruction counts of the single-thread kernels at BASE and HEAD.
-
-    One call's count is (three calls - one call) / 2, so interpreter start-up
-    and imports cancel out; the valgrind processes run side by side.
-    ``bench`` narrows the cells to those whose ``kernel.backend(size)`` label it matches.
-    """
-    if shutil.which("valgrind") is None:
-        raise GateError("valgrind is not installed (Debian: apt-get install valgrind); instruction mode cannot run")
-    selected = instruction_cells(bench)
-    commits = [resolve(base, repo), resolve(head, repo)]
-    sites = [build_site(c, repo, cache, log) for c in commits]
-    log(f"counting instructions of {len(selected)} kernels under cachegrind")
-    jobs = {(side, cell[:2], calls): (sites[side], *cell[:2], cell[3], calls)
-            for side in (0, 1) for cell in selected for calls in (1, 3)}
-    with ThreadPoolExecutor(max_workers=available_cores()) as pool:
-        futures = {key: pool.submit(count_instructions, *job) for key, job in jobs.items()}
-    cells, broken = [], []
-    for cell in selected:
-        kernel, backend, size, _ = cell
-        label = instruction_label(cell)
-        counts = {}
-        for side in (0, 1):
-            try:
-                one, three = (futures[(side, (kernel, backend), calls)].result() for calls in (1, 3))
-                counts[side] = None if one is None else (three - one) // 2
-            except RuntimeError as exc:
-                counts[side] = exc
-        if isinstance(counts[1], RuntimeError):
-            lines = str(counts[1]).strip().splitlines()
-            broken.append(f"{label}: {lines[-1] if lines else 'crashed'}")
-            continue
-        if counts[0] is None or isinstance(counts[0], RuntimeError) or counts[1] is None:
-            if isinstance(counts[0], int):
-                broken.append(f"{label}: backend missing at HEAD")
-            continue  # new at HEAD, or broken at BASE already: nothing to compare
-        ratio = counts[1] / counts[0]
-        cells.append(Cell(name=f"{kernel}.{backend}", params=(size,), backend=backend, base=counts[0],
-                          head=counts[1], ratio=ratio, threshold=INSTRUCTION_THRESHOLD,
-                          flagged=ratio > 1 + INSTRUCTION_THRESHOLD, detail="instructions"))
-    if broken:
-        return Outcome(BROKEN, f"{len(broken)} kernel(s) fail at HEAD", cells, broken)
-    regressions = [c for c in cells if c.flagged]
-    if regressions:
-        return Outcome(REGRESSION, f"{len(regressions)} kernel(s) execute more instructions", cells, [])
-    return Outcome(OK, f"no instruction-count regression in {len(cells)} kernels", cells, [])
-
-
 def run(base: str, head: str = "HEAD", *, config: str | Path = "asv.conf.json", bench: str | None = None,
-        rounds: int = DEFAULT_ROUNDS, instructions: bool = False, log: Callable[[str], None] = print) -> Outcome:
+        rounds: int = DEFAULT_ROUNDS, instructions: bool = False, imports: list[str] | None = None,
+        log: Callable[[str], None] = print) -> Outcome:
     """Run the gate; a GateError becomes an Outcome with exit code 3.
 
     ``bench`` is a regular expression: asv benchmark names in timed mode
@@ -389,8 +260,14 @@ def run(base: str, head: str = "HEAD", *, config: str | Path = "asv.conf.json", 
     config = Path(config).resolve()
     repo = config.parent
     try:
+        from . import registry
+
+        registry.import_modules(imports or [])  # the user's kernels: thresholds come from their declarations
         if instructions:
-            return instruction_gate(base, head, repo=repo, cache=repo / ".asv" / "gate", bench=bench, log=log)
+            from .instructions import instruction_gate
+
+            return instruction_gate(base, head, repo=repo, cache=repo / ".asv" / "gate", bench=bench,
+                                    imports=imports or [], log=log)
         return timed_gate(base, head, repo=repo, config=config, bench=bench or DEFAULT_BENCH, rounds=rounds, log=log)
-    except GateError as exc:
+    except (GateError, ImportError) as exc:
         return Outcome(CANNOT_RUN, str(exc), [], [])

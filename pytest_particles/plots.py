@@ -31,14 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .registry import KERNELS
+from . import registry
 
 FIGSIZE = (12.0, 5.0)  # inches
 DPI = 100  # so a figure is 1200 x 500 pixels
-SIZE_UNITS = {"evolve": "particles", "distance_matrix": "points", "pi": "samples"}
 BENCH_SERIES = "pytest-particles bench"
-BACKEND_ORDER = ("python", "python_fast", "numpy", "numexpr", "multiprocessing", "multiprocessing_per_sample",
-                 "ipyparallel", "numba", "cython", "openmp")
 
 
 @dataclass(frozen=True)
@@ -119,9 +116,13 @@ def _from_bench(doc: dict, source: str) -> list[Measurement]:
 
 
 def _asv_kernel(benchmark: str) -> str:
-    """The kernel of an asv benchmark from its module: ``distance.TimeDistanceMatrix...`` -> distance_matrix."""
-    module = benchmark.split(".")[0]
-    return next((k for k in KERNELS if k == module or k.startswith(module + "_")), module)
+    """The kernel of an asv benchmark: the declared kernel its method is named after (``time_<kernel>``),
+    else its module's name."""
+    from .asv import identifier
+
+    method = benchmark.rsplit(".", 1)[-1].split("_", 1)[-1]
+    names = sorted(registry.kernel_names(), key=len, reverse=True)
+    return next((k for k in names if method.startswith(identifier(k))), benchmark.split(".")[0])
 
 
 def _asv_descriptions(path: Path) -> dict:
@@ -237,8 +238,12 @@ def fit_exponent(sizes, times) -> float | None:
     return float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
 
 
-def _backend_order(names) -> list[str]:
-    rank = {name: i for i, name in enumerate(BACKEND_ORDER)}
+def _backend_order(names, kernel: str) -> list[str]:
+    """The registry's table order (lowest priority first), unknown names last."""
+    from .bench import ordered_backends
+
+    known = ordered_backends(kernel) if kernel in registry.kernel_names() else []
+    rank = {b.name: i for i, b in enumerate(known)}
     return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
 
@@ -259,11 +264,14 @@ def make_figure(kernel: str, measurements: list[Measurement], series: str | None
     if len({m.series for m in rows}) > 1:
         raise ValueError(f"measurements of kernel {kernel!r} come from several series (workloads); pick one with "
                          f"series=: {', '.join(sorted({m.series for m in rows}))}")
-    unit = SIZE_UNITS.get(kernel, "size")
-    names = _backend_order({m.backend for m in rows})
+    unit = "size"
+    names = _backend_order({m.backend for m in rows}, kernel)
     colors = colormaps["tab10"]
     by_backend = {name: sorted((m for m in rows if m.backend == name), key=lambda m: m.size) for name in names}
-    python = {m.size: m.time_s for m in by_backend.get("python", [])}
+    from .bench import baseline
+
+    base = baseline(registry.kernel(kernel)) if kernel in registry.kernel_names() else "python"
+    python = {m.size: m.time_s for m in by_backend.get(base, [])}
 
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
@@ -282,7 +290,7 @@ def make_figure(kernel: str, measurements: list[Measurement], series: str | None
             any_extrapolated = True
             runtime.plot(*zip(*open_points), "o", color=color, markerfacecolor="white")
         shared = [(m.size, python[m.size] / m.time_s) for m in points if m.size in python]
-        if shared and name != "python":  # python itself is the dashed line at 1
+        if shared and name != base:  # the baseline itself is the dashed line at 1
             speedup.plot(*zip(*shared), "o-", color=color, label=label)
 
     runtime.set(xscale="log", yscale="log", xlabel=unit, ylabel="time per call [s]",
@@ -293,15 +301,15 @@ def make_figure(kernel: str, measurements: list[Measurement], series: str | None
         runtime.annotate("open markers: extrapolated from a smaller run", (0.01, 0.01),
                          xycoords="axes fraction", fontsize="x-small", color="0.3")
     if python:
-        speedup.axhline(1.0, color=colors(names.index("python") % colors.N), linewidth=1, linestyle="--",
-                        label="python (= 1)")
-        speedup.set(xscale="log", yscale="log", xlabel=unit, ylabel="speedup over python (x)",
-                    title=f"{kernel}: speedup over the python backend")
+        speedup.axhline(1.0, color=colors(names.index(base) % colors.N), linewidth=1, linestyle="--",
+                        label=f"{base} (= 1)")
+        speedup.set(xscale="log", yscale="log", xlabel=unit, ylabel=f"speedup over {base} (x)",
+                    title=f"{kernel}: speedup over the {base} backend")
         speedup.grid(True, which="both", alpha=0.3)
         speedup.legend(fontsize="small")
     else:
         speedup.set_axis_off()
-        speedup.text(0.5, 0.5, "no python backend measured:\nno speedup to show", ha="center", va="center",
+        speedup.text(0.5, 0.5, f"no {base} backend measured:\nno speedup to show", ha="center", va="center",
                      transform=speedup.transAxes)
     sources = sorted({m.source for m in rows})
     fig.suptitle(f"{rows[0].series} — from {', '.join(sources[:3])}{' ...' if len(sources) > 3 else ''}",
@@ -327,8 +335,9 @@ def plot_results(results, out_dir) -> list[Path]:
     measurements = load_results(results)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    declared = registry.kernel_names()
     kernels = sorted({m.kernel for m in measurements},
-                     key=lambda k: (k not in KERNELS, KERNELS.index(k) if k in KERNELS else 0, k))
+                     key=lambda k: (k not in declared, declared.index(k) if k in declared else 0, k))
     paths = []
     for kernel in kernels:
         all_series = sorted({m.series for m in measurements if m.kernel == kernel})

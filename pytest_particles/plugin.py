@@ -57,7 +57,8 @@ def parse_size(text: str) -> int:
             number = None
         value = int(number) if number is not None and number.is_integer() else None
     if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"sizes must be whole numbers >= 1 (e.g. 1000, 1e6), got {part!r}")
+        shown = part if value is not None and value < 1 else repr(part)
+        raise argparse.ArgumentTypeError(f"sizes must be whole numbers >= 1, got {shown} (e.g. 1000 or 1e6)")
     return value
 
 

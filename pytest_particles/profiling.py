@@ -80,8 +80,11 @@ def safe_name(text: str, max_length: int = 120) -> str:
 
 
 def is_pure_python(backend: registry.Backend) -> bool:
-    """True for the backends a line profile is written for: serial ones whose function is Python code."""
-    return inspect.isfunction(backend.func) and not backend.parallel
+    """True for the backends a line profile is written for: serial, Python code, nothing compiled or optional.
+
+    (A backend with an availability check wraps an extension or another package: its lines are one call.)
+    """
+    return inspect.isfunction(backend.func) and not backend.parallel and backend._check is None
 
 
 @dataclass

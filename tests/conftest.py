@@ -12,6 +12,11 @@ def system(n, seed=0, low=-1.0, high=1.0):
 
 pytest_plugins = ["pytester"]
 
+# Import every kernel module and optional package now: pytester's in-process runs forget the modules first
+# imported inside them, and numba cannot be imported twice.
+for _record in (b for k in pp.kernels() for b in k.backends()):
+    _record.available
+
 
 @pytest.fixture
 def isolated_registry():

@@ -108,8 +108,8 @@ def test_bench_cython_writes_json(tmp_path):
     assert r["full_size_time_s"] == r["time_s"]
     assert r["throughput"] == pytest.approx(r["work"] / r["time_s"])
     assert r["throughput_unit"] == "particle-steps/s"
-    assert r["book_2013_s"] == 0.0134
-    assert r["speedup_vs_python"] is None  # python was not run
+    assert r["published_s"] == 0.0134  # the book's figure, cited by the kernel's declaration
+    assert r["speedup"] is None and r["baseline"] == "python"  # python was not run
     assert r["repeat"] == 3
 
     machine = document["machine"]
@@ -126,7 +126,7 @@ def test_bench_scaled_python_row_is_marked_and_extrapolated(tmp_path, capsys):
     assert main([*args, "--json", str(out)]) == 0
     text = capsys.readouterr().out
     row = next(line for line in text.splitlines() if " python " in line and "evolve" in line)
-    assert "*" in row and "scaled from 100 particles x" in row
+    assert "*" in row and "extrapolated from size 100 with" in row
     assert "extrapolated" in text
 
     _, (r,) = load_records(out)
@@ -135,8 +135,8 @@ def test_bench_scaled_python_row_is_marked_and_extrapolated(tmp_path, capsys):
     assert r["measured_work"] % 100 == 0  # the same 100 particles, fewer steps
     assert r["full_size_time_s"] == pytest.approx(r["time_s"] * r["work"] / r["measured_work"])
     assert r["throughput"] == pytest.approx(r["measured_work"] / r["time_s"])
-    assert r["speedup_vs_python"] == pytest.approx(1.0)
-    assert r["book_2013_s"] == 0.614
+    assert r["speedup"] == pytest.approx(1.0)
+    assert r["published_s"] == 0.614
 
 
 def test_bench_scales_distance_matrix_and_pi_too(tmp_path, capsys):
@@ -153,7 +153,7 @@ def test_bench_scales_distance_matrix_and_pi_too(tmp_path, capsys):
     assert points**2 == python_distance["measured_work"] and points < 3000  # fewer points
     for r in records:
         assert r["time_s"] > 0 and r["full_size_time_s"] >= r["time_s"]
-        assert r["speedup_vs_python"] > 0
+        assert r["speedup"] > 0
 
 
 def test_bench_third_party_backends_are_scaled_skipped_or_reported(tmp_path, capsys, third_party):
@@ -185,11 +185,11 @@ def test_bench_third_party_backends_are_scaled_skipped_or_reported(tmp_path, cap
     assert broken_record["time_s"] is None
 
 
-def test_plan_defaults_are_the_book_sizes():
+def test_plan_defaults_are_each_kernels_declared_sizes():
     cells = bench.plan()
     sizes = {(c.kernel, c.size) for c in cells}
-    assert sizes == {(k, n) for k, ns in bench.DEFAULT_SIZES.items() for n in ns}
-    assert bench.DEFAULT_SIZES == {
+    assert sizes == {(k.name, n) for k in pp.kernels() for n in k.sizes}
+    assert {k: pp.kernel(k).sizes for k in pp.KERNELS} == {
         "evolve": (100, 1000, 10000),
         "distance_matrix": (1000, 10000),
         "pi": (1_000_000, 10_000_000),
@@ -197,19 +197,23 @@ def test_plan_defaults_are_the_book_sizes():
     assert {c.backend.name for c in cells if c.kernel == "pi"} == {b.name for b in pp.backends("pi")}
 
 
-def test_workloads_shrink_as_documented():
-    evolve = bench.workload("evolve", 1000)
-    assert evolve.work == 1000 * 10_000
-    assert evolve.case(evolve.work).work == evolve.work
-    assert evolve.case(0).work == 1000  # one step of every particle
-    assert evolve.case(123_456).work == 1000 * 120
-    r, ang_speed = evolve.r, evolve.ang_speed
-    assert r.shape == (1000, 2) and ang_speed.shape == (1000,)
+def test_cases_and_their_smaller_versions():
+    from pytest_particles.cases import Case
+
+    evolve = pp.kernel("evolve")
+    case = Case(evolve, 1000)
+    assert case.work == evolve.work(1000) == 1000 * 10_000
+    r, ang_speed, dt = case.args
+    assert r.shape == (1000, 2) and ang_speed.shape == (1000,) and dt == 0.1
     assert (np.abs(r) < 1).all() and (np.abs(ang_speed) < 1).all() and ((r**2).sum(axis=1) > 0).all()
-    distance = bench.workload("distance_matrix", 10_000)
-    assert distance.case(1e6).work == 1000**2
-    pi = bench.workload("pi", 10**6)
-    assert pi.case(5_432).work == 5_400 and pi.case(1e9).work == 10**6
+    (r2, _, dt2), work = evolve.shrink(case.args, 0.0123)
+    assert np.array_equal(r2, r) and work == 1000 * 123 and dt2 == pytest.approx(123e-5)  # the same particles
+    assert np.array_equal(Case(evolve, 1000).args[0], r)  # the same case in every run
+    assert not np.array_equal(Case(evolve, 1000, seed=1).args[0], r)
+    distance = pp.kernel("distance_matrix")
+    assert bench.size_for_work(distance, 1e6, 10_000) == 1000
+    assert bench.size_for_work(distance, 1e6 - 1, 10_000) == 999
+    assert bench.size_for_work(pp.kernel("pi"), 1e9, 10**6) == 10**6
 
 
 # --------------------------------------------------------------------------- usage errors

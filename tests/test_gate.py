@@ -95,15 +95,21 @@ def test_instructions_without_valgrind_is_exit_3(tmp_path):
     assert "valgrind is not installed" in done.stdout
 
 
-def test_instruction_cells_are_chosen_by_bench():
-    assert gate.instruction_cells() == gate.INSTRUCTION_CELLS
-    assert [cell[:2] for cell in gate.instruction_cells(r"\.cython\(")] == [
+def test_instruction_cells_are_every_serial_backend_of_every_declared_kernel():
+    from pytest_particles import instructions
+
+    cells = instructions.cells()
+    assert ("evolve", "cython", 100) in cells and ("pi", "numpy", 1_000_000) in cells
+    assert not {("evolve", "openmp", 100), ("pi", "splitmix", 1_000_000)} & set(cells)  # declared parallel
+    assert [c[:2] for c in instructions.cells(r"\.cython\(")] == [
         ("evolve", "cython"), ("distance_matrix", "cython"), ("pi", "cython")]
-    assert [cell[:2] for cell in gate.instruction_cells("100000 samples")] == [("pi", "cython"), ("pi", "numpy")]
-    with pytest.raises(gate.GateError, match=r"matches no instruction-count cell; the cells are: evolve.cython"):
-        gate.instruction_cells("fortran")
+    assert instructions.cells("evolve.cython(20)|pi.numpy(1000)") == [("evolve", "cython", 20), ("pi", "numpy", 1000)]
+    with pytest.raises(gate.GateError, match=r"matches no instruction-count cell; the cells are: evolve\."):
+        instructions.cells("fortran")
     with pytest.raises(gate.GateError, match=r"--bench '\(' is not a regular expression"):
-        gate.instruction_cells("(")
+        instructions.cells("(")
+    with pytest.raises(gate.GateError, match=r"no serial backend for evolve.openmp\(20\) is available"):
+        instructions.cells("evolve.openmp(20)")
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
@@ -161,13 +167,14 @@ def test_timed_gate_on_real_commits(scratch):
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_instruction_gate_on_real_commits(scratch):
     repo, commits = scratch
-    identical = run_gate(repo, commits["base"], commits["identical"], "--instructions", "--bench", r"\.cython\(")
+    identical = run_gate(repo, commits["base"], commits["identical"], "--instructions", "--bench",
+                         "evolve.cython(100)|distance_matrix.cython(300)|pi.cython(100000)")
     assert identical.returncode == 0, identical.stdout + identical.stderr
-    assert "no instruction-count regression in 3 kernels" in identical.stdout
+    assert "no instruction-count regression in 3 kernel cells" in identical.stdout
     # the identical commit has the base's files: one build serves both
     assert identical.stderr.count("building ") == 1, identical.stderr
 
-    slow = run_gate(repo, commits["base"], commits["slow"], "--instructions", "--bench", r"^evolve\.cython")
+    slow = run_gate(repo, commits["base"], commits["slow"], "--instructions", "--bench", "evolve.cython(100)")
     assert slow.returncode == 1, slow.stdout + slow.stderr
     assert "evolve.numpy" not in slow.stdout  # --bench narrows the cells counted
     line = next(line for line in slow.stdout.splitlines() if "evolve.cython" in line)
@@ -175,6 +182,6 @@ def test_instruction_gate_on_real_commits(scratch):
     ratio = float(line.split()[-3])
     assert "REGRESSION" in line and 1.8 < ratio <= 2.01, line
 
-    broken = run_gate(repo, commits["base"], commits["broken"], "--instructions", "--bench", r"^evolve\.cython")
+    broken = run_gate(repo, commits["base"], commits["broken"], "--instructions", "--bench", "evolve.cython(100)")
     assert broken.returncode == 2, broken.stdout + broken.stderr
     assert "broken at HEAD: evolve.cython" in broken.stdout
