@@ -12,10 +12,14 @@ def system(n, seed=0, low=-1.0, high=1.0):
 
 pytest_plugins = ["pytester"]
 
-# Import every kernel module and optional package now: pytester's in-process runs forget the modules first
-# imported inside them, and numba cannot be imported twice.
+# Import every kernel module and optional package now, and compile the numba backends once: pytester's
+# in-process runs forget the modules first imported inside them, and numba's cannot be imported twice.
 for _record in (b for k in pp.kernels() for b in k.backends()):
     _record.available
+if next(b for b in pp.backends("evolve") if b.name == "numba").available:
+    pp.evolve([[1.0, 0.0]], [1.0], 1e-5, backend="numba")
+    pp.distance_matrix([[0.0, 0.0], [1.0, 1.0]], backend="numba")
+    pp.monte_carlo_pi(10, seed=0, backend="numba")
 
 
 @pytest.fixture
