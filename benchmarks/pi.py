@@ -13,13 +13,14 @@ except ImportError:
 
 SIZES = [1_000, 100_000, 10_000_000]
 
-globals().update(pytest_particles.asv.suite("pi", sizes=SIZES))
+suite = pytest_particles.asv.suite("pi", sizes=SIZES)
+globals().update(suite)
 
 
 class TrackPiError:
     """(estimate - pi) / standard error at a fixed seed: pi has no reference backend, so its error is physics."""
 
-    params = (TimePi.params[0], [1_000, 1_000_000])  # noqa: F821  (from the suite above)
+    params = (suite["TimePi"].params[0], [1_000, 1_000_000])
     param_names = ["backend", "samples"]
     unit = "standard errors"
     timeout = 120

@@ -31,6 +31,19 @@ def identifier(kernel_name: str) -> str:
     return re.sub(r"\W", "_", kernel_name)
 
 
+def kernel_of(benchmark: str) -> str | None:
+    """The declared kernel a benchmark of :func:`suite` is named after (``time_X``, ``peakmem_X``,
+    ``track_X_error``), or None for a benchmark of another shape."""
+    from . import registry
+
+    method = benchmark.rsplit(".", 1)[-1]
+    for name in registry.kernel_names():
+        stem = identifier(name)
+        if method in (f"time_{stem}", f"peakmem_{stem}", f"track_{stem}_error"):
+            return name
+    return None
+
+
 def class_stem(kernel_name: str) -> str:
     """``distance_matrix`` -> ``DistanceMatrix``."""
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"\W|_", kernel_name) if part)
@@ -132,4 +145,4 @@ def suites(*kernel_names: str, imports=(), **options) -> dict[str, type]:
     return classes
 
 
-__all__ = ["class_stem", "identifier", "suite", "suites"]
+__all__ = ["class_stem", "identifier", "kernel_of", "suite", "suites"]

@@ -216,8 +216,9 @@ def baseline(kernel: Kernel) -> str:
 
 def add_speedups(records: list[Record]) -> list[Record]:
     """Fill ``speedup``: the baseline backend's full-size time over each one's, same kernel and size."""
+    baselines = {name: baseline(registry.kernel(name)) for name in {r.kernel for r in records}}
     for r in records:
-        r.baseline = baseline(registry.kernel(r.kernel))
+        r.baseline = baselines[r.kernel]
     times = {(r.kernel, r.size): r.full_size_time_s for r in records if r.backend == r.baseline and r.ok}
     for r in records:
         reference = times.get((r.kernel, r.size))

@@ -118,6 +118,8 @@ class RecordingBackend(registry.Backend):
         self.last_work = registry.kernel(self.kernel).call_work(*args, **kwargs)
         self.last_call = (args, kwargs)
         return result
+
+
 _KINDS = {"b": "bool", "i": "integer", "u": "integer", "f": "real", "c": "complex", "U": "string", "S": "bytes",
           "O": "object", "M": "datetime", "m": "timedelta", "V": "void"}
 

@@ -185,7 +185,8 @@ TIMESTEP = 1e-5
 def door(r, ang_speed, dt, *, timestep=TIMESTEP):
     """Validation at the door: clean (r, ang_speed, timestep, nsteps) for the backends, or ValueError/TypeError."""
     r, ang_speed = validation.particles(r, ang_speed)
-    return r, ang_speed, float(validation.real(timestep, "timestep")), validation.step_count(dt, timestep)
+    nsteps = validation.step_count(dt, timestep)  # checks dt and timestep
+    return r, ang_speed, float(timestep), nsteps
 
 
 def evolve(r, ang_speed, dt, *, timestep=TIMESTEP, backend=None, workers=None) -> np.ndarray:

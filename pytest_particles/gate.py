@@ -87,12 +87,10 @@ def is_parallel(benchmark: str, backend: str) -> bool:
     if not backend:
         return False
     from . import registry
-    from .asv import identifier
+    from .asv import kernel_of
 
-    method = benchmark.rsplit(".", 1)[-1]
-    kernels = registry.kernels()
-    named = [k for k in kernels if method.split("_", 1)[-1].startswith(identifier(k.name))]
-    for kernel in named or kernels:
+    named = kernel_of(benchmark)
+    for kernel in [registry.kernel(named)] if named else registry.kernels():
         record = {b.name: b for b in kernel.backends()}.get(backend)
         if record is not None and record.parallel:
             return True

@@ -116,13 +116,13 @@ def _from_bench(doc: dict, source: str) -> list[Measurement]:
 
 
 def _asv_kernel(benchmark: str) -> str:
-    """The kernel of an asv benchmark: the declared kernel its method is named after (``time_<kernel>``),
-    else its module's name."""
-    from .asv import identifier
+    """The kernel of an asv benchmark: the declared kernel it is named after (``time_<kernel>``), else the
+    declared kernel its module is named after (``distance.*`` -> distance_matrix), else its module's name."""
+    from .asv import kernel_of
 
-    method = benchmark.rsplit(".", 1)[-1].split("_", 1)[-1]
-    names = sorted(registry.kernel_names(), key=len, reverse=True)
-    return next((k for k in names if method.startswith(identifier(k))), benchmark.split(".")[0])
+    module = benchmark.split(".")[0]
+    return kernel_of(benchmark) or next(
+        (k for k in registry.kernel_names() if k == module or k.startswith(module + "_")), module)
 
 
 def _asv_descriptions(path: Path) -> dict:

@@ -131,9 +131,10 @@ def _setting(config, name: str, parse):
     value = config.getoption(name)
     if value is not None:
         flag = "--" + name.replace("_", "-")
-        written = next((arg.split("=", 1)[1] for arg in config.invocation_params.args
-                        if isinstance(arg, str) and arg.startswith(flag + "=")), None)
-        return value, written or str(value)
+        args = [str(arg) for arg in config.invocation_params.args]
+        written = [arg.split("=", 1)[1] if arg.startswith(flag + "=") else after
+                   for arg, after in zip(args, args[1:] + [""]) if arg == flag or arg.startswith(flag + "=")]
+        return value, written[-1] if written else str(value)
     text = config.getini(name).strip()
     if not text:
         return None, ""
@@ -221,13 +222,10 @@ def _marker_arguments(marker):
     return kernel, records, sizes
 
 
-def _skip_reason(kernel, record, on_cluster: bool) -> str:
+def _skip_reason(kernel, record, on_cluster: bool, no_reference: str) -> str:
     """Why this backend's test is skipped ('' when it runs)."""
-    from .cases import reference_reason
-
-    reason = reference_reason(kernel)
-    if reason:
-        return reason
+    if no_reference:
+        return no_reference
     if record.available or (on_cluster and record.name == CLUSTER_BACKEND):
         return ""
     return f"{kernel.name} backend {record.name!r} is not available: {record.reason}"
@@ -242,9 +240,12 @@ def pytest_generate_tests(metafunc):
         metafunc.fixturenames.append("backend")
     # with --particles-cluster, the ipyparallel backend becomes available when its test starts the cluster
     on_cluster = metafunc.config._particles_cluster is not None
+    from .cases import reference_reason
+
+    no_reference = reference_reason(kernel)
     params = []
     for b in records:
-        reason = _skip_reason(kernel, b, on_cluster)
+        reason = _skip_reason(kernel, b, on_cluster, no_reference)
         params.append(pytest.param(b.name, marks=pytest.mark.skip(reason=reason) if reason else ()))
     metafunc.parametrize("backend", params, ids=[b.name for b in records], indirect=True)
     override = metafunc.config._particles_sizes
@@ -338,11 +339,12 @@ def pytest_runtest_call(item):
     result = yield
     record = item.funcargs.get("backend")
     if bench is not None and getattr(record, "last_call", None) is not None:
+        kernel = _registry().kernel(kernel_name)
         work = record.last_work
         if work is None and size is not None:
-            work = _registry().kernel(kernel_name).work(size)
+            work = kernel.work(size)
         if work is not None:
-            bench.extra_info.update(work=work, work_unit=_registry().kernel(kernel_name).work_unit)
+            bench.extra_info.update(work=work, work_unit=kernel.work_unit)
     if speedup is not None and params["backend"] != speedup[0] and not getattr(bench, "disabled", False):
         _check_speedup(record, *speedup, bench)
     return result

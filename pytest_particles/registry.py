@@ -105,10 +105,6 @@ class Kernel:
         load_entry_points()
         return sorted(_backends[self.name].values(), key=lambda b: (not b.builtin, -b.priority))
 
-    def backend(self, name: str) -> Backend:
-        """The registered backend called ``name``, available or not (ValueError listing them if unknown)."""
-        return lookup(self.name, name, available=False)
-
     def __call__(self, *args, backend=None, workers=None, **kwargs):
         """Run the kernel: the door (``validate``), then the chosen backend on the arguments."""
         if self._call is not None:
@@ -200,10 +196,12 @@ def register_kernel(
     if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
         raise ValueError(f"sizes must be a non-empty sequence of ints >= 1; got {sizes!r}")
     if published is not None and not isinstance(published, dict):
-        raise TypeError(f"published must be None or a dict {{(backend, size): seconds}}; got {type(published).__name__}")
+        raise TypeError(f"published must be None or a dict {{(backend, size): seconds}}; "
+                        f"got {type(published).__name__}")
     record = Kernel(name, inputs=inputs, reference=reference, check=check, rtol=float(rtol), atol=float(atol),
                     work=work, work_unit=work_unit or "items", sizes=sizes, validate=validate, call=call,
-                    call_work=call_work, published=dict(published or {}), shrink=shrink, owner=_owner(sys._getframe(1).f_globals.get("__name__")))
+                    call_work=call_work, published=dict(published or {}), shrink=shrink,
+                    owner=_owner(sys._getframe(1).f_globals.get("__name__")))
     existing = _kernels.get(name)
     if existing is not None:
         if existing._declaration == record._declaration:
@@ -251,9 +249,10 @@ class Backend:
 
     Calling a Backend calls its kernel with this backend, e.g.
     ``backend(r, ang_speed, 0.1)`` for evolve.  ``func`` is the raw function,
-    which trusts its inputs.  ``parallel`` says it uses more than one core
-    (it is then given ``workers``); ``builtin`` that it belongs to the package
-    that declared its kernel (only those are chosen by ``backend=None``).
+    which trusts its inputs.  ``parallel`` says it uses more than one core;
+    ``takes_workers`` that its function has a ``workers`` parameter (then it is
+    given the caller's); ``builtin`` that it belongs to the package that
+    declared its kernel (only those are chosen by ``backend=None``).
     """
 
     __slots__ = ("kernel", "name", "func", "builtin", "priority", "parallel", "max_work", "takes_workers",
@@ -350,8 +349,9 @@ def register_backend(kernel_name: str, name: str, func: Callable | None = None, 
     ``parallel=True`` says it uses more than one core (the gate gives it the
     parallel threshold and instruction counts leave it out); a function with
     a parameter named ``workers`` is given the number of threads or
-    processes the caller asked for (None: every core this process may use).  ``check`` is an optional callable
-    returning True or a string saying why the backend cannot run.
+    processes the caller asked for (None: every core this process may use).
+    ``check`` is an optional callable returning True or a string saying why
+    the backend cannot run.
     ``priority`` orders the kernel's own backends (the highest available one
     is ``backend=None``'s choice); ``max_work`` caps the work at which tests,
     ``bench`` and asv run it (a slow reference loop, say).

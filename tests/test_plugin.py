@@ -400,3 +400,11 @@ def test_speedup_without_kernel_marker(pytester):
     result = pytester.runpytest("--strict-markers")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*@pytest.mark.speedup needs @pytest.mark.kernel(...)*"])
+
+
+@pytest.mark.parametrize("args", [["--particles-cluster=local:3"], ["--particles-cluster", "local:3"]])
+def test_report_header_shows_the_cluster_setting_as_written(pytester, args):
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--co", *args)
+    result.stdout.fnmatch_lines(["particles cluster: local:3 (ipyparallel backends run on it;*"])
+    assert "('local', 3)" not in result.stdout.str()
