@@ -23,6 +23,9 @@ test suite that does not use it.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
@@ -33,12 +36,38 @@ _NAMES = {
     "Backend": "registry", "Kernel": "registry", "backends": "registry", "kernel": "registry",
     "kernels": "registry", "register_backend": "registry", "register_kernel": "registry",
     "unregister_backend": "registry", "unregister_kernel": "registry",
-    "evolve": "evolution", "distance_matrix": "distance", "distance_matrix_blocks": "distance",
-    "nearest_neighbor_distances": "distance", "monte_carlo_pi": "pi", "WorkerError": "parallel",
-    "Particle": "simulator", "ParticleSimulator": "simulator", "visualize": "simulator",
+    "evolve": "book.evolution", "distance_matrix": "book.distance", "distance_matrix_blocks": "book.distance",
+    "nearest_neighbor_distances": "book.distance", "monte_carlo_pi": "book.pi", "WorkerError": "parallel",
+    "Particle": "book.simulator", "ParticleSimulator": "book.simulator", "visualize": "book.simulator",
 }
 
+# Modules that moved into the book's subpackage keep importing from their old path:
+# ``import pytest_particles.physics`` gives the module object of ``pytest_particles.book.physics``.
+_MOVED = {f"{__name__}.{name}": f"{__name__}.book.{name}"
+          for name in ("evolution", "distance", "pi", "physics", "simulator", "examples", "cluster")}
+
 __all__ = ["KERNELS", "physics", *_NAMES]
+
+
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds an old module path and answers with the module at its new one (the same object)."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in _MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec):
+        module = importlib.import_module(_MOVED[spec.name])
+        spec.loader_state = (module.__spec__, module.__loader__)
+        return module
+
+    def exec_module(self, module):
+        # Already executed under its new name: give back the spec the import system just replaced.
+        module.__spec__, module.__loader__ = module.__spec__.loader_state
+
+
+sys.meta_path.append(_MovedModules())
 
 
 def __getattr__(name: str):

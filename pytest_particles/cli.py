@@ -695,8 +695,8 @@ def _cmd_animate(args) -> int:
     from matplotlib.animation import PillowWriter
     from matplotlib.figure import Figure
 
-    from .physics import particle_system
-    from .simulator import Particle, ParticleSimulator, visualize
+    from .book.physics import particle_system
+    from .book.simulator import Particle, ParticleSimulator, visualize
 
     r, ang_speed = particle_system(args.particles, seed=args.seed)
     simulator = ParticleSimulator([Particle(x, y, s) for (x, y), s in zip(r.tolist(), ang_speed.tolist())])

@@ -19,6 +19,8 @@ import sys
 
 import pytest
 
+from . import arguments
+
 KERNEL_MARKER = "kernel(name, backends=None, sizes=None): run the test once per backend of the declared kernel " \
     "`name` (e.g. evolve, distance_matrix, pi or your own), or of the listed backends, and once per size"
 MARKER_KEYWORDS = ("backends", "sizes")
@@ -37,40 +39,8 @@ def _registry():
 # --- options ---------------------------------------------------------------------------------
 
 
-def parse_names(text: str) -> list[str]:
-    """A comma-separated list of backend names."""
-    names = [name.strip() for name in str(text).replace(" ", ",").split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected comma-separated backend names, got {text!r}")
-    return names
-
-
-def parse_size(text: str) -> int:
-    """One size: a whole number >= 1, written 1000, 1_000 or 1e6."""
-    part = str(text).strip()
-    try:
-        value = int(part)
-    except ValueError:
-        try:
-            number = float(part)
-        except ValueError:
-            number = None
-        value = int(number) if number is not None and number.is_integer() else None
-    if value is None or value < 1:
-        shown = part if value is not None and value < 1 else repr(part)
-        raise argparse.ArgumentTypeError(f"sizes must be whole numbers >= 1, got {shown} (e.g. 1000 or 1e6)")
-    return value
-
-
-def parse_sizes(text: str) -> list[int]:
-    """A comma-separated list of sizes, each a whole number >= 1 (1e6 allowed)."""
-    parts = [part for part in str(text).replace(" ", ",").split(",") if part.strip()]
-    if not parts:
-        raise argparse.ArgumentTypeError(f"expected comma-separated sizes, got {text!r}")
-    try:
-        return [parse_size(part) for part in parts]
-    except argparse.ArgumentTypeError as exc:
-        raise argparse.ArgumentTypeError(f"{exc} in {text!r}") from None
+# The list parsers are shared with the command line (one syntax for --particles-sizes and --size).
+parse_names, parse_size, parse_sizes = arguments.names, arguments.size, arguments.sizes
 
 
 def parse_cluster(text: str) -> tuple[str, int | str]:
@@ -457,7 +427,7 @@ def ipcluster(request):
     running.  Without the option: the cluster this process is connected to,
     else the test is skipped.
     """
-    from . import cluster
+    from .book import cluster
 
     missing = cluster.ipyparallel_missing()
     if missing:
@@ -481,7 +451,7 @@ def ipcluster(request):
 @pytest.fixture
 def particle_system():
     """Factory ``particle_system(n, seed=0) -> (r, ang_speed)``: the book's x, y, ang_speed uniform in (-1, 1)."""
-    from . import physics
+    from .book import physics
 
     return physics.particle_system
 
@@ -489,7 +459,7 @@ def particle_system():
 @pytest.fixture
 def reference_case():
     """The book's golden case for evolve: ``.r``, ``.ang_speed``, ``.dt``, ``.expected``, ``.tolerance``."""
-    from . import physics
+    from .book import physics
 
     return physics.golden_case()
 
@@ -497,7 +467,7 @@ def reference_case():
 @pytest.fixture
 def assert_physics():
     """``.evolve(result, r, ang_speed, dt, timestep=1e-5)``, ``.distance_matrix(D, r)``, ``.pi(estimate, samples, sigmas=5)``."""
-    from . import physics
+    from .book import physics
 
     class AssertPhysics:
         """Reference-physics assertions; each raises an AssertionError saying what broke and by how much."""

@@ -24,7 +24,7 @@ import pytest
 from conftest import system
 
 import pytest_particles as pp
-from pytest_particles import evolution, physics
+from pytest_particles.book import evolution, physics
 
 H = 1e-5  # the book's timestep
 analytic_module = pytest.importorskip("pytest_particles._analytic")

@@ -28,7 +28,7 @@ def test_serial_build_reports_openmp_unavailable(tmp_path):
     script = textwrap.dedent(
         """
         import pytest_particles as pp
-        from pytest_particles import physics
+        from pytest_particles.book import physics
         assert pp.__file__.startswith({work!r}), pp.__file__
         for kernel in pp.KERNELS:
             by_name = {{b.name: b for b in pp.backends(kernel)}}

@@ -157,7 +157,7 @@ def test_bench_scales_distance_matrix_and_pi_too(tmp_path, capsys):
 
 
 def test_bench_third_party_backends_are_scaled_skipped_or_reported(tmp_path, capsys, third_party):
-    from pytest_particles.evolution import evolve_python_fast
+    from pytest_particles.book.evolution import evolve_python_fast
 
     def broken(r, ang_speed, timestep, nsteps):
         raise RuntimeError("this backend is broken on purpose")

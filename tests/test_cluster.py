@@ -20,7 +20,7 @@ import pytest
 from conftest import system
 
 import pytest_particles as pp
-from pytest_particles import cluster, physics
+from pytest_particles.book import cluster, physics
 
 psutil = pytest.importorskip("psutil")  # installed with ipyparallel
 ipp = pytest.importorskip("ipyparallel")
@@ -273,8 +273,8 @@ def test_engines_without_the_compiled_package_give_the_same_answers(monkeypatch)
     namespace = cluster._evolve_scattered.__globals__  # here, this module's; on an engine, the engine's
     key = "_pytest_particles_fallback"
     monkeypatch.setitem(namespace, key, np.column_stack([r, ang_speed]))
-    monkeypatch.setitem(sys.modules, "pytest_particles.evolution", None)  # `import` now raises ImportError
-    monkeypatch.setitem(sys.modules, "pytest_particles.pi", None)
+    monkeypatch.setitem(sys.modules, "pytest_particles.book.evolution", None)  # `import` now raises ImportError
+    monkeypatch.setitem(sys.modules, "pytest_particles.book.pi", None)
     kernel, _ = cluster._evolve_scattered(key, 1e-5, 300)
     hits = cluster._count_hits_remote(counts, children)
     assert kernel == "numpy"

@@ -5,7 +5,7 @@ import pytest
 from conftest import system
 
 import pytest_particles as pp
-from pytest_particles import physics
+from pytest_particles.book import physics
 
 
 

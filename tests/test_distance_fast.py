@@ -9,7 +9,8 @@ import pytest
 from conftest import system
 
 import pytest_particles as pp
-from pytest_particles import distance, physics, registry, validation
+from pytest_particles import registry, validation
+from pytest_particles.book import distance, physics
 
 TILE = 256  # the tile side in src/_distance.pyx; N a multiple of it takes the row path
 SIZES = [1, 2, 3, 65, TILE - 1, TILE, TILE + 1, 2 * TILE, 2 * TILE + 7, 5 * TILE - 3]
@@ -55,7 +56,7 @@ def test_default_backend_is_blocked():
 
 def test_numba_is_imported_only_when_a_numba_backend_runs():
     code = (
-        "import sys, pytest_particles as pp; from pytest_particles import distance\n"
+        "import sys, pytest_particles as pp; from pytest_particles.book import distance\n"
         "pp.distance_matrix([[0, 0], [3, 4]]); pp.monte_carlo_pi(100, seed=1)\n"
         "list(distance.distance_matrix_blocks([[0, 0]])); distance.nearest_neighbor_distances([[0, 0]])\n"
         "assert 'numba' not in sys.modules, 'numba was imported'"

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_particles import examples, profiling
+from pytest_particles import profiling
+from pytest_particles.book import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 

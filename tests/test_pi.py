@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import pytest_particles as pp
-from pytest_particles import physics
+from pytest_particles.book import physics
 
 # numpy, cython, openmp and multiprocessing draw the same PCG64 streams in the same order
 SAME_STREAMS = ("numpy", "cython", "openmp", "multiprocessing")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import pytest_particles as pp
-from pytest_particles import physics, pi, registry
+from pytest_particles import registry
+from pytest_particles.book import physics, pi
 
 GOLDEN_GAMMA = 0x9E3779B97F4A7C15
 # Vigna's splitmix64.c from state 0 (the SplitMix64 paper's generator with the golden gamma)

@@ -169,8 +169,8 @@ def test_backend_and_size_options_and_ini(pytester):
     "args, message",
     [
         (["--particles-backends=numpy,fortan"], "*--particles-backends: unknown backend 'fortan'; registered: *"),
-        (["--particles-sizes=10,ten"], "*sizes must be whole numbers >= 1, got 'ten'*"),
-        (["--particles-sizes=0"], "*sizes must be whole numbers >= 1, got 0*"),
+        (["--particles-sizes=10,ten"], "*sizes must be whole numbers >= 1 (e.g. 1000 or 1e6); got 'ten'*"),
+        (["--particles-sizes=0"], "*sizes must be whole numbers >= 1 (e.g. 1000 or 1e6); got '0'*"),
     ],
 )
 def test_bad_options_are_usage_errors(pytester, args, message):

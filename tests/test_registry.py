@@ -9,7 +9,7 @@ import pytest
 from conftest import system
 
 import pytest_particles as pp
-from pytest_particles import physics
+from pytest_particles.book import physics
 
 BOOK_BACKENDS = {
     "evolve": {"python", "python_fast", "numpy", "numexpr", "cython", "openmp", "multiprocessing", "analytic"},
@@ -183,7 +183,7 @@ def test_entry_point_discovery(tmp_path):
         import warnings
         warnings.simplefilter("always")
         import pytest_particles as pp
-        from pytest_particles import physics
+        from pytest_particles.book import physics
         with warnings.catch_warnings(record=True) as caught:
             names = {k: [b.name for b in pp.backends(k)] for k in pp.KERNELS}
         case = physics.golden_case()

@@ -19,7 +19,8 @@ import random
 
 import numpy as np
 
-from . import parallel, physics, registry, validation
+from .. import parallel, registry, validation
+from . import physics
 from ._extensions import Extension, module_check
 
 _compiled = Extension("_pi")

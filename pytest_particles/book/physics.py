@@ -143,7 +143,7 @@ def rounding_tolerance(r, ang_speed, timestep: float, nsteps: int) -> float:
 
 def steps(dt: float, timestep: float) -> int:
     """The number of steps the public evolve takes for ``dt`` (see validation.step_count)."""
-    from .validation import step_count
+    from ..validation import step_count
 
     return step_count(dt, timestep)
 

@@ -4,10 +4,10 @@ Three backends, each registered as ``ipyparallel``:
 
 - evolve: the book's ``scatter_gather``: the particles are scattered over the
   engines of a DirectView, each engine evolves its chunk with the compiled
-  kernel (``pytest_particles.evolution.evolve_cython``, or NumPy's algorithm
+  kernel (``pytest_particles.book.evolution.evolve_cython``, or NumPy's algorithm
   when the engine has no compiled pytest_particles), and the chunks are gathered;
 - pi: a LoadBalancedView map over the fixed set of streams of
-  :func:`pytest_particles.pi.streams`, with retries: a task lost with a dead
+  :func:`pytest_particles.book.pi.streams`, with retries: a task lost with a dead
   engine is resubmitted to another one, and the hits are those of the numpy
   and cython backends for the same seed;
 - distance_matrix: one block of rows per engine, assembled here.
@@ -44,8 +44,9 @@ from concurrent.futures import FIRST_EXCEPTION
 
 import numpy as np
 
-from . import parallel, registry
-from .parallel import WorkerError
+from .. import parallel, registry
+from ..parallel import WorkerError
+from . import distance, evolution  # noqa: F401  (the kernels this module adds backends to)
 from .pi import streams
 
 BACKEND = "ipyparallel"
@@ -517,14 +518,14 @@ def _evolve_scattered(key, timestep, nsteps):
     r = np.array(chunk[:, :2], dtype=np.float64, order="C")  # a fresh writable copy: received buffers are read-only
     ang_speed = np.ascontiguousarray(chunk[:, 2], dtype=np.float64)
     try:
-        from pytest_particles.evolution import _compiled, evolve_cython
+        from pytest_particles.book.evolution import _compiled, evolve_cython
 
         kernel = "cython" if _compiled.module is not None else "numpy"
     except ImportError:
         kernel = "numpy"
     if r.shape[0] and kernel == "cython":
         evolve_cython(r, ang_speed, timestep, nsteps)
-    elif r.shape[0]:  # the book's NumPy step, as pytest_particles.evolution.evolve_numpy
+    elif r.shape[0]:  # the book's NumPy step, as pytest_particles.book.evolution.evolve_numpy
         t_x_ang = (timestep * ang_speed)[:, np.newaxis]
         for _ in range(nsteps):
             norm = np.sqrt((r**2).sum(axis=1))[:, np.newaxis]
@@ -564,13 +565,13 @@ def _count_hits_remote(counts, children):
     import numpy as np
 
     try:
-        from pytest_particles.pi import _compiled, _count_hits
+        from pytest_particles.book.pi import _compiled, _count_hits
 
         if _compiled.module is not None:
             return int(_count_hits(counts, children))
     except ImportError:
         pass
-    block = 1 << 16  # as pytest_particles.pi.pi_numpy
+    block = 1 << 16  # as pytest_particles.book.pi.pi_numpy
     hits = 0
     for count, child in zip(np.asarray(counts).tolist(), children):
         rng = np.random.Generator(np.random.PCG64(child))

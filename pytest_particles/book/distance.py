@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-from . import parallel, physics, registry, validation
+from .. import parallel, registry, validation
+from . import physics
 from ._extensions import Extension, module_check
 
 _compiled = Extension("_distance")
