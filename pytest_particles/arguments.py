@@ -1,7 +1,8 @@
 """The one parser of list-valued options, for the command line and the plugin alike (argparse types).
 
 ``names("numpy, cython")`` and ``sizes("1000,1e6")``: items separated by commas
-or spaces; a size is a whole number >= 1 written ``1000``, ``1_000`` or ``1e6``.
+or spaces; a size is a whole number >= 1 written ``1000``, ``1_000`` or ``1e6``;
+``cluster("local:4")``: the cluster a session runs its distributed backends on.
 A bad value raises :class:`argparse.ArgumentTypeError`, which argparse and
 pytest turn into one usage line naming the option.
 """
@@ -9,6 +10,7 @@ pytest turn into one usage line naming the option.
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def items(text: str) -> list[str]:
@@ -46,3 +48,24 @@ def sizes(text: str) -> list[int]:
     if not parts:
         raise argparse.ArgumentTypeError(f"expected comma-separated sizes, got {text!r}")
     return list(dict.fromkeys(size(part) for part in parts))
+
+
+def cluster(text: str) -> tuple[str, int | str]:
+    """``local[:N]`` (N engines started here, default 2), a connection file (.json) or a profile name or directory.
+
+    Returns ("local", N), ("connection_file", path) or ("profile", name).
+    """
+    text = str(text).strip()
+    name, colon, count = text.partition(":")
+    if name == "local":
+        n = int(count) if count.isdigit() else 0
+        if colon and n < 1:
+            raise argparse.ArgumentTypeError(f"expected local:N with N engines, a whole number >= 1; got {text!r}")
+        return ("local", n if colon else 2)
+    if text.endswith(".json") or os.path.isfile(text):
+        if not os.path.isfile(text):
+            raise argparse.ArgumentTypeError(f"connection file {text!r} does not exist")
+        return ("connection_file", text)
+    if not text:
+        raise argparse.ArgumentTypeError("expected local[:N], a profile name or a connection file; got ''")
+    return ("profile", text)

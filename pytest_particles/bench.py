@@ -27,16 +27,13 @@ kernel's call with that backend, validation included, as a user pays it.
 from __future__ import annotations
 
 import copy
-import datetime
-import os
-import platform
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
-import numpy as np
 
-from . import __version__, parallel, registry, validation
+from . import parallel, registry
 from .cases import DEFAULT_SEED, Case
+from .machine import machine_info
 from .registry import Backend, Kernel
 from .timing import time_once
 
@@ -277,40 +274,6 @@ def run(cells: list[Cell], *, budget: float = DEFAULT_BUDGET, repeat: int = DEFA
 
 
 # --------------------------------------------------------------------------- reporting
-
-
-def machine_info() -> dict:
-    """What a benchmark result needs to be read later."""
-    info = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "pytest_particles_version": __version__,
-        "python_version": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "numpy_version": np.__version__,
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": validation.available_cores(),
-    }
-    try:
-        import numexpr
-
-        info["numexpr_version"] = numexpr.__version__
-    except ImportError:
-        info["numexpr_version"] = None
-    return info
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def report(records: list[Record], settings: dict | None = None, machine: dict | None = None) -> dict:

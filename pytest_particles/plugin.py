@@ -19,14 +19,8 @@ import sys
 
 import pytest
 
-from . import arguments
+from . import arguments, markers
 
-KERNEL_MARKER = "kernel(name, backends=None, sizes=None): run the test once per backend of the declared kernel " \
-    "`name` (e.g. evolve, distance_matrix, pi or your own), or of the listed backends, and once per size"
-MARKER_KEYWORDS = ("backends", "sizes")
-SPEEDUP_MARKER = "speedup(over, at_least): on a kernel-marked test, fail when its backend is not at least " \
-    "`at_least` times faster than backend `over` on the test's own call, both timed in this session, interleaved"
-CLUSTER_BACKEND = "ipyparallel"  # the one backend that becomes available when the session's cluster starts
 
 
 def _registry():
@@ -40,28 +34,7 @@ def _registry():
 
 
 # The list parsers are shared with the command line (one syntax for --particles-sizes and --size).
-parse_names, parse_size, parse_sizes = arguments.names, arguments.size, arguments.sizes
-
-
-def parse_cluster(text: str) -> tuple[str, int | str]:
-    """``local[:N]`` (N engines started here, default 2), a connection file (.json) or a profile name or directory.
-
-    Returns ("local", N), ("connection_file", path) or ("profile", name).
-    """
-    text = str(text).strip()
-    name, colon, count = text.partition(":")
-    if name == "local":
-        n = int(count) if count.isdigit() else 0
-        if colon and n < 1:
-            raise argparse.ArgumentTypeError(f"expected local:N with N engines, a whole number >= 1; got {text!r}")
-        return ("local", n if colon else 2)
-    if text.endswith(".json") or os.path.isfile(text):
-        if not os.path.isfile(text):
-            raise argparse.ArgumentTypeError(f"connection file {text!r} does not exist")
-        return ("connection_file", text)
-    if not text:
-        raise argparse.ArgumentTypeError("expected local[:N], a profile name or a connection file; got ''")
-    return ("profile", text)
+parse_names, parse_size, parse_sizes, parse_cluster = arguments.names, arguments.size, arguments.sizes, arguments.cluster
 
 
 def add_options(addoption, prefix: str = "particles-") -> None:
@@ -115,9 +88,11 @@ def _setting(config, name: str, parse):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", KERNEL_MARKER)
-    config.addinivalue_line("markers", SPEEDUP_MARKER)
+    config.addinivalue_line("markers", markers.KERNEL)
+    config.addinivalue_line("markers", markers.SPEEDUP)
     if config.pluginmanager.hasplugin("benchmark"):
+        from .benchmark_hooks import BenchmarkHooks
+
         config.pluginmanager.register(BenchmarkHooks(), "particles-benchmark")
     if config.getoption("particles_profile", None) is not None:
         from .profiling import ProfileHooks
@@ -129,14 +104,10 @@ def pytest_configure(config):
     config._particles_cluster, config._particles_cluster_text = _setting(config, "particles_cluster", parse_cluster)
     config._particles_cases = {}
     if config._particles_backends:
-        registry = _registry()
-        known = {b.name for k in registry.kernels() for b in k.backends()}
-        unknown = [name for name in config._particles_backends if name not in known]
-        if unknown:
-            raise pytest.UsageError(
-                f"--particles-backends: unknown backend {', '.join(map(repr, unknown))}; "
-                f"registered: {', '.join(sorted(known))}"
-            )
+        try:
+            _registry().check_backend_names(config._particles_backends)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--particles-backends: {exc}") from None
 
 
 def pytest_report_header(config):
@@ -158,54 +129,11 @@ def pytest_report_header(config):
 # --- parametrization -------------------------------------------------------------------------
 
 
-def _marker_arguments(marker):
-    """The kernel record, backend records and sizes of a kernel marker, or a readable collection error."""
-    registry = _registry()
-    names = ", ".join(registry.kernel_names())
-    if len(marker.args) != 1 or not isinstance(marker.args[0], str):
-        pytest.fail(f"@pytest.mark.kernel takes one kernel name, one of {names}; got arguments {marker.args!r}",
-                    pytrace=False)
-    try:
-        kernel = registry.kernel(marker.args[0])
-    except ValueError:
-        pytest.fail(f"@pytest.mark.kernel: unknown kernel {marker.args[0]!r}; use one of {names}", pytrace=False)
-    unknown = sorted(set(marker.kwargs) - set(MARKER_KEYWORDS))
-    if unknown:
-        pytest.fail(f"@pytest.mark.kernel: unknown argument {', '.join(unknown)}; it takes backends= and sizes=",
-                    pytrace=False)
-    records = kernel.backends()
-    wanted = marker.kwargs.get("backends")
-    if wanted is not None:
-        wanted = [wanted] if isinstance(wanted, str) else list(wanted)
-        by_name = {b.name: b for b in records}
-        missing = [name for name in wanted if name not in by_name]
-        if missing:
-            pytest.fail(f"@pytest.mark.kernel({kernel.name!r}): backend {', '.join(map(repr, missing))} is not "
-                        f"registered; registered {kernel.name} backends: {', '.join(by_name)}", pytrace=False)
-        records = [by_name[name] for name in wanted]
-    sizes = marker.kwargs.get("sizes")
-    if sizes is not None:
-        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-        if not sizes or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
-            pytest.fail(f"@pytest.mark.kernel({kernel.name!r}): sizes must be ints >= 1; got {marker.kwargs['sizes']!r}",
-                        pytrace=False)
-    return kernel, records, sizes
-
-
-def _skip_reason(kernel, record, on_cluster: bool, no_reference: str) -> str:
-    """Why this backend's test is skipped ('' when it runs)."""
-    if no_reference:
-        return no_reference
-    if record.available or (on_cluster and record.name == CLUSTER_BACKEND):
-        return ""
-    return f"{kernel.name} backend {record.name!r} is not available: {record.reason}"
-
-
 def pytest_generate_tests(metafunc):
     marker = metafunc.definition.get_closest_marker("kernel")
     if marker is None:
         return
-    kernel, records, sizes = _marker_arguments(marker)
+    kernel, records, sizes = markers.kernel_arguments(marker)
     if "backend" not in metafunc.fixturenames:  # a test that only benchmarks still runs once per backend
         metafunc.fixturenames.append("backend")
     # with --particles-cluster, the ipyparallel backend becomes available when its test starts the cluster
@@ -215,7 +143,7 @@ def pytest_generate_tests(metafunc):
     no_reference = reference_reason(kernel)
     params = []
     for b in records:
-        reason = _skip_reason(kernel, b, on_cluster, no_reference)
+        reason = markers.skip_reason(kernel, b, on_cluster, no_reference)
         params.append(pytest.param(b.name, marks=pytest.mark.skip(reason=reason) if reason else ()))
     metafunc.parametrize("backend", params, ids=[b.name for b in records], indirect=True)
     override = metafunc.config._particles_sizes
@@ -244,59 +172,15 @@ def pytest_collection_modifyitems(config, items):
 # --- the test call: benchmark group and extra_info, speedup ------------------------------------
 
 
-def _speedup_arguments(item, kernel_name):
-    """``over`` and ``at_least`` of a speedup marker, or a readable error."""
-    marker = item.get_closest_marker("speedup")
-    if marker is None:
-        return None
-    if kernel_name is None:
-        pytest.fail("@pytest.mark.speedup needs @pytest.mark.kernel(...) on the same test", pytrace=False)
-    unknown = sorted(set(marker.kwargs) - {"over", "at_least"})
-    if marker.args or unknown:
-        pytest.fail(f"@pytest.mark.speedup takes keywords over= and at_least=; got {marker.args!r} {unknown}",
-                    pytrace=False)
-    over, at_least = marker.kwargs.get("over"), marker.kwargs.get("at_least")
-    names = [b.name for b in _registry().backends(kernel_name)]
-    if over not in names:
-        pytest.fail(f"@pytest.mark.speedup: over={over!r} is not a registered {kernel_name} backend; "
-                    f"registered: {', '.join(names)}", pytrace=False)
-    if isinstance(at_least, bool) or not isinstance(at_least, numbers.Real) or not at_least > 0:
-        pytest.fail(f"@pytest.mark.speedup: at_least must be a number > 0; got {at_least!r}", pytrace=False)
-    return over, float(at_least)
-
-
-def _check_speedup(record, over: str, at_least: float, bench) -> None:
-    """Time the test's last call on its backend and on ``over``, interleaved; fail if too slow."""
-    from .timing import interleaved_ratio
-
-    if record is None or record.last_call is None:
-        pytest.fail("@pytest.mark.speedup: the test never called its backend fixture, so there is nothing to "
-                    "time (call backend(...), or benchmark(backend, ...))", pytrace=False)
-    other = _registry().lookup(record.kernel, over, available=False)
-    if not other.available:
-        pytest.skip(f"speedup over {over!r} not checked: {over!r} is not available: {other.reason}")
-    args, kwargs = record.last_call
-    ratio = interleaved_ratio(lambda: record.run_public(*args, **kwargs), lambda: other(*args, **kwargs))
-    if bench is not None:
-        bench.extra_info[f"speedup_over_{over}"] = round(ratio.median, 3)
-    if not ratio.median >= at_least:
-        pytest.fail(
-            f"{record.kernel} backend {record.name!r} is {ratio.median:.3g}x faster than {over!r} "
-            f"(rounds {ratio.low:.3g}x to {ratio.high:.3g}x, {ratio.rounds} rounds interleaved); "
-            f"expected at least {at_least:g}x",
-            pytrace=False,
-        )
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     marker = item.get_closest_marker("kernel")
     if marker is None:
         if item.get_closest_marker("speedup") is not None:
-            _speedup_arguments(item, None)
+            markers.speedup_arguments(item, None)
         return (yield)
     kernel_name = marker.args[0]
-    speedup = _speedup_arguments(item, kernel_name)
+    speedup = markers.speedup_arguments(item, kernel_name)
     bench = getattr(item, "funcargs", {}).get("benchmark")
     if not hasattr(bench, "extra_info"):
         bench = None
@@ -316,29 +200,8 @@ def pytest_runtest_call(item):
         if work is not None:
             bench.extra_info.update(work=work, work_unit=kernel.work_unit)
     if speedup is not None and params["backend"] != speedup[0] and not getattr(bench, "disabled", False):
-        _check_speedup(record, *speedup, bench)
+        markers.check_speedup(record, *speedup, bench)
     return result
-
-
-class BenchmarkHooks:
-    """Hooks of pytest-benchmark, registered only when it is active (its hook specs exist then)."""
-
-    @staticmethod
-    @pytest.hookimpl(wrapper=True)
-    def pytest_benchmark_group_stats(config, benchmarks, group_by):
-        """Let ``--benchmark-group-by=param:NAME`` group benchmarks that lack that parameter.
-
-        pytest-benchmark raises on a benchmark without the parameter (a plain
-        test, or a kernel test without sizes grouped by param:size).  Such
-        benchmarks get NAME=None, on copies of their params only.
-        """
-        names = [part[len("param:"):] for part in group_by.split(",") if part.startswith("param:")]
-        for bench in benchmarks:
-            params = bench.get("params") or {}
-            missing = [name for name in names if name not in params]
-            if missing or bench.get("params") is None:
-                bench["params"] = {**params, **dict.fromkeys(missing)}
-        return (yield)
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -350,11 +213,12 @@ def backend(request):
     if not hasattr(request, "param"):
         pytest.fail("the backend fixture needs a kernel marker, e.g. @pytest.mark.kernel('evolve')", pytrace=False)
     kernel_name = request.node.get_closest_marker("kernel").args[0]
-    if request.param == CLUSTER_BACKEND and request.config._particles_cluster is not None:
+    record = _registry().lookup(kernel_name, request.param, available=False)
+    if record.kind == "distributed" and request.config._particles_cluster is not None:
         request.getfixturevalue("ipcluster")  # starts or connects the session's cluster, once
     from .cases import RecordingBackend
 
-    return RecordingBackend(_registry().lookup(kernel_name, request.param, available=False))
+    return RecordingBackend(record)
 
 
 @pytest.fixture

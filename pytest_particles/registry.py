@@ -13,7 +13,6 @@ module never imports pytest.
 
 from __future__ import annotations
 
-import inspect
 import re
 import sys
 import warnings
@@ -21,7 +20,7 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-from . import validation
+from .records import KINDS, Backend, Kernel, _identity
 
 KERNEL_ENTRY_POINTS = "pytest_particles.kernels"
 BACKEND_ENTRY_POINTS = "pytest_particles.backends"
@@ -52,70 +51,7 @@ def _optional_callable(value, name: str, expected: str):
     return value
 
 
-def _identity(value):
-    """What makes two declarations the same: functions by module and qualified name (a re-imported conftest)."""
-    if callable(value) and hasattr(value, "__qualname__"):
-        return ("callable", getattr(value, "__module__", None), value.__qualname__)
-    return value
-
-
 # --------------------------------------------------------------------------- kernels
-
-
-class Kernel:
-    """One declared kernel.  Calling it runs it: ``pp.kernel("blur")(image, backend="numpy")``.
-
-    Attributes are the declaration (see :func:`register_kernel`); ``sizes`` is
-    a tuple of ints, ``work(size)`` the work of a case of that size.
-    """
-
-    __slots__ = ("name", "inputs", "reference", "check", "rtol", "atol", "work_unit", "sizes", "validate",
-                 "owner", "published", "shrink", "_work", "_call", "_call_work", "_declaration")
-
-    def __init__(self, name, *, inputs, reference, check, rtol, atol, work, work_unit, sizes, validate, call,
-                 call_work, published, shrink, owner):
-        self.name = name
-        self.inputs = inputs
-        self.reference = reference
-        self.check = check
-        self.rtol = rtol
-        self.atol = atol
-        self._work = work
-        self.work_unit = work_unit
-        self.sizes = sizes
-        self.validate = validate
-        self._call = call
-        self._call_work = call_work
-        self.owner = owner
-        self.published = published
-        self.shrink = shrink
-        self._declaration = tuple(map(_identity, (inputs, reference, check, rtol, atol, work, work_unit, sizes,
-                                                  validate, call, call_work, shrink))) + (sorted(published.items()),)
-
-    def work(self, size: int) -> int:
-        """The work of a case of ``size`` (in ``work_unit``); the size itself unless declared."""
-        return int(size if self._work is None else self._work(size))
-
-    def call_work(self, *args, **kwargs) -> int | None:
-        """The work of one call of the kernel from its arguments, when the kernel can tell (else None)."""
-        return None if self._call_work is None else int(self._call_work(*args, **kwargs))
-
-    def backends(self) -> list[Backend]:
-        """Every registered backend, available or not: the kernel's own by priority, then others'."""
-        load_entry_points()
-        return sorted(_backends[self.name].values(), key=lambda b: (not b.builtin, -b.priority))
-
-    def __call__(self, *args, backend=None, workers=None, **kwargs):
-        """Run the kernel: the door (``validate``), then the chosen backend on the arguments."""
-        if self._call is not None:
-            return self._call(*args, backend=backend, workers=workers, **kwargs)
-        record = lookup(self.name, backend)
-        if self.validate is not None:
-            self.validate(*args, **kwargs)
-        return record.run(*args, workers=validation.workers(workers), **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<Kernel {self.name} ({len(_backends.get(self.name, ()))} backends)>"
 
 
 def register_kernel(
@@ -244,110 +180,20 @@ def unregister_kernel(name: str) -> None:
 # --------------------------------------------------------------------------- backends
 
 
-class Backend:
-    """One implementation of one kernel.
-
-    Calling a Backend calls its kernel with this backend, e.g.
-    ``backend(r, ang_speed, 0.1)`` for evolve.  ``func`` is the raw function,
-    which trusts its inputs.  ``parallel`` says it uses more than one core;
-    ``takes_workers`` that its function has a ``workers`` parameter (then it is
-    given the caller's); ``builtin`` that it belongs to the package that
-    declared its kernel (only those are chosen by ``backend=None``).
-    """
-
-    __slots__ = ("kernel", "name", "func", "builtin", "priority", "parallel", "max_work", "takes_workers",
-                 "_workers_by_keyword", "_check", "_reason")
-
-    def __init__(self, kernel, name, func, *, check=None, builtin=False, priority=0, parallel=False,
-                 max_work=None):
-        self.kernel = kernel
-        self.name = name
-        self.func = func
-        self.builtin = builtin
-        self.priority = priority
-        self.parallel = bool(parallel)
-        self.max_work = max_work
-        declared = _declares_workers(func)
-        self.takes_workers = bool(declared)  # a parallel function without the parameter sizes its own threads
-        self._workers_by_keyword = declared == "keyword"
-        self._check = check
-        self._reason = None
-
-    @property
-    def reason(self) -> str:
-        """Why this backend cannot run here; empty when it can."""
-        if self._reason is None:
-            self._reason = _run_check(self._check)
-        return self._reason
-
-    @property
-    def available(self) -> bool:
-        return not self.reason
-
-    def refresh(self) -> None:
-        """Ask the availability check again (for backends whose answer can change)."""
-        self._reason = None
-
-    def too_costly(self, work: float) -> str:
-        """Why a case of ``work`` is not run on this backend (its cost cap), or ''."""
-        if self.max_work is not None and work > self.max_work:
-            return f"{self.kernel} backend {self.name!r} would take too long: {work:,.0f} > {self.max_work:,.0f} " \
-                   f"{kernel(self.kernel).work_unit} (its max_work)"
-        return ""
-
-    def run(self, *args, workers: int, **keywords):
-        """Call the raw function, passing ``workers`` only if it takes it (and any ``keywords``)."""
-        if not self.takes_workers:
-            return self.func(*args, **keywords)
-        if self._workers_by_keyword:
-            return self.func(*args, workers=workers, **keywords)
-        return self.func(*args, workers, **keywords)
-
-    def __call__(self, *args, **kwargs):
-        if "backend" in kwargs:
-            raise TypeError(f"{self!r} is already a backend; do not pass backend=")
-        return kernel(self.kernel)(*args, backend=self, **kwargs)
-
-    def __repr__(self) -> str:
-        state = "available" if self.available else f"unavailable: {self.reason}"
-        return f"<Backend {self.kernel}:{self.name} ({state})>"
-
-
-def _run_check(check) -> str:
-    """Turn an availability check's answer (True, or a reason string) into a reason."""
-    if check is None:
-        return ""
-    try:
-        answer = check()
-    except Exception as exc:  # a broken check makes its backend unavailable, never crashes a run
-        return f"availability check failed: {type(exc).__name__}: {exc}"
-    if answer is True:
-        return ""
-    return str(answer) or "unavailable"
-
-
-def _declares_workers(func: Callable) -> str:
-    """How a function takes ``workers``: "" (no parameter of that name), "positional" or "keyword"."""
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):  # builtins without a signature
-        return ""
-    for p in params:
-        if p.name == "workers":
-            return "positional" if p.kind == p.POSITIONAL_ONLY else "keyword"
-    return ""
-
-
 def register_backend(kernel_name: str, name: str, func: Callable | None = None, *, parallel: bool = False,
                      check: Callable[[], object] | None = None, priority: int = 0, max_work: float | None = None,
-                     replace: bool = False):
+                     replace: bool = False, kind: str | None = None):
     """Register a backend of a declared kernel.
 
     ``func`` follows the kernel's backend contract: for a kernel declared
     without ``call``, the kernel's own arguments, returning the result (the
     book's kernels: see "The raw kernel contract" in the README).
-    ``parallel=True`` says it uses more than one core (the gate gives it the
-    parallel threshold and instruction counts leave it out); a function with
+    ``kind`` is what it is (:data:`~pytest_particles.records.KINDS`):
+    "python" (its Python lines do the work: the default, line-profiled),
+    "compiled" (serial, compiled code), "parallel" (more than one core: the
+    gate gives it the parallel threshold and instruction counts leave it out)
+    or "distributed" (on a cluster); ``parallel=True`` is short for
+    ``kind="parallel"``.  A function with
     a parameter named ``workers`` is given the number of threads or
     processes the caller asked for (None: every core this process may use).
     ``check`` is an optional callable returning True or a string saying why
@@ -363,6 +209,12 @@ def register_backend(kernel_name: str, name: str, func: Callable | None = None, 
     record_kernel = kernel(kernel_name)
     _check_name(name, "name")
     _optional_callable(check, "check", "returning True or a reason string")
+    if kind is None:
+        kind = "parallel" if parallel else "python"
+    elif kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    elif parallel and kind not in ("parallel", "distributed"):
+        raise ValueError(f"parallel=True contradicts kind={kind!r}; give one of them")
     if isinstance(priority, bool) or not isinstance(priority, int):
         raise TypeError(f"priority must be an int; got {type(priority).__name__}")
     if max_work is not None and (isinstance(max_work, bool) or not isinstance(max_work, (int, float))
@@ -374,7 +226,7 @@ def register_backend(kernel_name: str, name: str, func: Callable | None = None, 
             raise TypeError(f"func must be callable; got {type(f).__name__}")
         owner = _owner(sys._getframe(2).f_globals.get("__name__"))
         record = Backend(record_kernel.name, name, f, check=check, builtin=owner == record_kernel.owner,
-                         priority=priority, parallel=parallel, max_work=max_work)
+                         priority=priority, kind=kind, max_work=max_work)
         return _add(record, replace)
 
     if func is None:
@@ -412,9 +264,11 @@ def unregister_backend(kernel_name: str, name: str) -> None:
     del _backends[kernel_name][name]
 
 
-def backends(kernel_name: str) -> list[Backend]:
-    """Every registered backend of a kernel, available or not, its own by priority first."""
-    return kernel(kernel_name).backends()
+def backends(kernel_name) -> list[Backend]:
+    """Every registered backend of a kernel, available or not: the kernel's own by priority, then others'."""
+    name = kernel(kernel_name).name
+    load_entry_points()
+    return sorted(_backends[name].values(), key=lambda b: (not b.builtin, -b.priority))
 
 
 def lookup(kernel_name: str, backend, *, available: bool = True) -> Backend:
@@ -446,6 +300,19 @@ def lookup(kernel_name: str, backend, *, available: bool = True) -> Backend:
         raise ValueError(f"{record_kernel.name} backend {record.name!r} is not available here: {record.reason}.\n"
                          f"{summary(candidates)}")
     return record
+
+
+def check_backend_names(names: Sequence[str], kernel_names: Sequence[str] | None = None) -> list[str]:
+    """``names`` when each is a backend of one of ``kernel_names`` (every declared kernel by default).
+
+    For options that name backends before a kernel is chosen (``--particles-backends``,
+    ``bench --backend``): a ValueError names the unknown ones and lists the registered.
+    """
+    known = list(dict.fromkeys(b.name for k in (kernel_names or [k.name for k in kernels()]) for b in backends(k)))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown backend {', '.join(map(repr, unknown))}; registered: {', '.join(sorted(known))}")
+    return list(names)
 
 
 def summary(candidates: list[Backend]) -> str:

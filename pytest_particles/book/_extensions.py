@@ -44,3 +44,8 @@ def module_check(name: str):
         return True
 
     return check
+
+
+def openmp_built() -> bool:
+    """True when the compiled kernels were built with OpenMP (False when not, or not built)."""
+    return bool(getattr(Extension("_evolve").module, "OPENMP", False))

@@ -291,8 +291,10 @@ registry.register_backend("distance_matrix", "python", distance_matrix_python, p
 registry.register_backend("distance_matrix", "numpy", distance_matrix_numpy, priority=10)
 registry.register_backend("distance_matrix", "numexpr", distance_matrix_numexpr, priority=20,
                           check=module_check("numexpr"), parallel=True)
-registry.register_backend("distance_matrix", "scipy", distance_matrix_scipy, priority=25, check=module_check("scipy"))
-registry.register_backend("distance_matrix", "cython", distance_matrix_cython, priority=30, check=_compiled.check)
+registry.register_backend("distance_matrix", "scipy", distance_matrix_scipy, priority=25, check=module_check("scipy"),
+                          kind="compiled")
+registry.register_backend("distance_matrix", "cython", distance_matrix_cython, priority=30, check=_compiled.check,
+                          kind="compiled")
 registry.register_backend("distance_matrix", "openmp", distance_matrix_openmp, priority=40,
                           check=_compiled.openmp_check, parallel=True)
 registry.register_backend("distance_matrix", "blocked", distance_matrix_blocked, priority=50, check=_compiled.check,

@@ -266,7 +266,7 @@ registry.register_backend("evolve", "python_fast", evolve_python_fast, priority=
 registry.register_backend("evolve", "numpy", evolve_numpy, priority=20)
 registry.register_backend("evolve", "numexpr", evolve_numexpr, priority=30, check=module_check("numexpr"),
                           parallel=True)
-registry.register_backend("evolve", "cython", evolve_cython, priority=50, check=_compiled.check)
+registry.register_backend("evolve", "cython", evolve_cython, priority=50, check=_compiled.check, kind="compiled")
 registry.register_backend("evolve", "openmp", evolve_openmp, priority=60, check=_compiled.openmp_check,
                           parallel=True)
 registry.register_backend("evolve", "analytic", evolve_analytic, priority=70, check=_analytic.check, parallel=True)

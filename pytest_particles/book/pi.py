@@ -247,7 +247,7 @@ registry.register_kernel(
 )
 registry.register_backend("pi", "python", pi_python, priority=0, max_work=3e6)
 registry.register_backend("pi", "numpy", pi_numpy, priority=30)
-registry.register_backend("pi", "cython", pi_cython, priority=40, check=_compiled.check)
+registry.register_backend("pi", "cython", pi_cython, priority=40, check=_compiled.check, kind="compiled")
 registry.register_backend("pi", "openmp", pi_openmp, priority=50, check=_compiled.openmp_check, parallel=True)
 registry.register_backend("pi", "splitmix", pi_splitmix, priority=60, check=_compiled.check, parallel=True)
 registry.register_backend("pi", "numba", pi_numba, priority=55, check=module_check("numba"), parallel=True)
