@@ -2,6 +2,8 @@
 
 import importlib.util
 import json
+import os
+import platform
 
 import pytest
 
@@ -205,6 +207,11 @@ def test_third_party_backend_checked_and_benchmarked(pytester):
     assert mine["params"] == {"backend": "mine", "size": 50}
     assert mine["extra_info"] == {"kernel": "evolve", "backend": "mine", "size": 50, "work": 50 * 100,
                                   "work_unit": "particle-steps"}
+    # the build's facts beside pytest-benchmark's own machine record
+    facts = data["machine_info"]["pytest_particles"]
+    assert facts["openmp"] is pp.registry.lookup("evolve", "openmp", available=False).available
+    assert facts["cpu_path"] in ("x86-64", "x86-64-v3", "x86-64-v4") or facts["cpu_path"] == platform.machine()
+    assert facts["cpu_affinity"] == len(os.sched_getaffinity(0)) and facts["version"] == pp.__version__
 
 
 def test_benchmark_group_by_param_with_plain_benchmarks_in_the_session(pytester):
