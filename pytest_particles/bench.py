@@ -219,7 +219,7 @@ def add_speedups(records: list[Record]) -> list[Record]:
     times = {(r.kernel, r.size): r.full_size_time_s for r in records if r.backend == r.baseline and r.ok}
     for r in records:
         reference = times.get((r.kernel, r.size))
-        r.speedup = reference / r.full_size_time_s if reference and r.ok else None
+        r.speedup = reference / r.full_size_time_s if reference and r.ok and r.full_size_time_s else None
     return records
 
 

@@ -119,9 +119,9 @@ def register_kernel(
     for value, label in ((check, "check"), (work, "work"), (validate, "validate"), (call, "call"),
                          (call_work, "call_work"), (shrink, "shrink")):
         _optional_callable(value, label, "")
-    for value, label in ((rtol, "rtol"), (atol, "atol")):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise ValueError(f"{label} must be a number >= 0; got {value!r}")
+    for number, label in ((rtol, "rtol"), (atol, "atol")):
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not number >= 0:
+            raise ValueError(f"{label} must be a number >= 0; got {number!r}")
     if work_unit is not None and (not isinstance(work_unit, str) or not work_unit):
         raise TypeError(f"work_unit must be None or a non-empty str; got {work_unit!r}")
     if sizes is None:
@@ -291,9 +291,10 @@ def lookup(kernel_name: str, backend, *, available: bool = True) -> Backend:
             raise ValueError(f"backend {backend.name!r} is a {backend.kernel} backend, not a {record_kernel.name} one")
         record = backend
     elif isinstance(backend, str):
-        record = _backends[record_kernel.name].get(backend)
-        if record is None:
+        found = _backends[record_kernel.name].get(backend)
+        if found is None:
             raise ValueError(f"unknown {record_kernel.name} backend {backend!r}.\n{summary(candidates)}")
+        record = found
     else:
         raise TypeError(f"backend must be None, a backend name or a Backend; got {type(backend).__name__}")
     if available and not record.available:

@@ -192,7 +192,7 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
     if not np.may_share_memory(a, b):
         return False
     try:
-        return bool(np.shares_memory(a, b, max_work=10**6))
+        return bool(np.shares_memory(a, b, max_work=10**6))  # type: ignore[arg-type]  # numpy's stub says -1 or 0
     except np.exceptions.TooHardError:
         return True
 
@@ -205,7 +205,7 @@ def block_rows(rows, n: int, budget: int) -> int:
         raise TypeError(f"rows must be None or an int >= 1; got {type(rows).__name__} {rows!r}")
     if rows < 1:
         raise ValueError(f"rows must be None or an int >= 1; got {rows}")
-    rows = int(min(rows, max(n, 1)))
+    rows = min(int(rows), max(n, 1))
     needed = rows * n * 8
     free = available_memory()
     if free is not None and needed > free:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 
 
 class Extension:
@@ -10,6 +11,7 @@ class Extension:
 
     def __init__(self, name: str):
         self.name = f"pytest_particles.{name}"
+        self.module: ModuleType | None
         try:
             self.module = importlib.import_module(self.name)
             self.reason = ""

@@ -272,12 +272,12 @@ def check_distance_matrix(d, r, *, samples: int = 256, seed: int = 0, rtol: floa
         raise AssertionError(_report("distance matrix diagonal is not zero",
                                      [f"D[{i}, {i}] = {float(d[i, i])!r}" for i in bad], bad.size, f"|D[i, i]| <= {atol:.3g}"))
     asym = np.abs(d - d.T)
-    bad = np.argwhere(~(asym <= atol + rtol * np.abs(d)))
-    bad = bad[bad[:, 0] < bad[:, 1]]
-    if bad.size:
+    pairs = np.argwhere(~(asym <= atol + rtol * np.abs(d)))
+    pairs = pairs[pairs[:, 0] < pairs[:, 1]]
+    if pairs.size:
         raise AssertionError(_report("distance matrix is not symmetric",
-                                     [f"D[{i}, {j}] = {float(d[i, j])!r} but D[{j}, {i}] = {float(d[j, i])!r}" for i, j in bad],
-                                     len(bad), f"rtol {rtol:g}"))
+                                     [f"D[{i}, {j}] = {float(d[i, j])!r} but D[{j}, {i}] = {float(d[j, i])!r}"
+                                      for i, j in pairs], len(pairs), f"rtol {rtol:g}"))
     if n * n <= samples:
         pairs = [(i, j) for i in range(n) for j in range(n)]
     else:
