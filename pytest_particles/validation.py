@@ -141,15 +141,17 @@ def workers(value) -> int:
     return int(value)
 
 
-def matrix_memory(n: int) -> None:
-    """Refuse, before any work, a distance matrix larger than the memory available."""
-    needed = n * n * 8
+def _fits(needed: int, what: str, advice: str) -> None:
+    """MemoryError, before any work, when ``needed`` bytes exceed the memory available."""
     free = available_memory()
     if free is not None and needed > free:
-        raise MemoryError(
-            f"a {n} x {n} float64 distance matrix needs {needed / 2**30:.1f} GiB, but only "
-            f"{free / 2**30:.1f} GiB of memory is available; use fewer points"
-        )
+        raise MemoryError(f"{what} needs {needed / 2**30:.1f} GiB, but only {free / 2**30:.1f} GiB of memory is "
+                          f"available; {advice}")
+
+
+def matrix_memory(n: int) -> None:
+    """Refuse, before any work, a distance matrix larger than the memory available."""
+    _fits(n * n * 8, f"a {n} x {n} float64 distance matrix", "use fewer points")
 
 
 def available_memory() -> int | None:
@@ -206,11 +208,5 @@ def block_rows(rows, n: int, budget: int) -> int:
     if rows < 1:
         raise ValueError(f"rows must be None or an int >= 1; got {rows}")
     rows = min(int(rows), max(n, 1))
-    needed = rows * n * 8
-    free = available_memory()
-    if free is not None and needed > free:
-        raise MemoryError(
-            f"a block of {rows} x {n} float64 distances needs {needed / 2**30:.1f} GiB, but only "
-            f"{free / 2**30:.1f} GiB of memory is available; use fewer rows"
-        )
+    _fits(rows * n * 8, f"a block of {rows} x {n} float64 distances", "use fewer rows")
     return rows
