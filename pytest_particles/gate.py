@@ -19,20 +19,17 @@ a build that failed).
 
 from __future__ import annotations
 
-import itertools
-import json
 import math
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
 
 OK, REGRESSION, BROKEN, CANNOT_RUN = 0, 1, 2, 3
 
@@ -46,8 +43,15 @@ DEFAULT_ROUNDS = 4
 SAMPLES_PER_ROUND = 5  # asv's repeat: samples of each benchmark in each round
 ROUNDS_AGREEING = 0.75  # share of the rounds that must show the slowdown
 
+OUTPUT_TAIL = 40  # lines of asv's output shown when it fails
+
+
 class GateError(Exception):
     """The gate could not run (exit code 3)."""
+
+
+class BenchError(GateError, ValueError):
+    """``bench`` is no regular expression or matches nothing (exit code 3 from :func:`run`)."""
 
 
 @dataclass
@@ -114,30 +118,78 @@ def resolve(ref: str, repo: Path, kind: str = "commit") -> str:
 
 
 def load_config(path: Path) -> dict:
-    """asv.conf.json (asv allows // comments in it)."""
-    if not path.is_file():
-        raise GateError(f"no asv configuration at {path}")
-    text = "\n".join(line for line in path.read_text().splitlines() if not line.lstrip().startswith("//"))
-    return json.loads(text)
+    """asv.conf.json through asv's own loader (``//`` comments anywhere), asv's defaults filled in."""
+    from . import asvresults
+
+    try:
+        return dict(vars(asvresults.load_config(path)))
+    except (ValueError, ImportError) as exc:
+        raise GateError(str(exc)) from None
 
 
-def run_asv(commits: list[str], bench: str, rounds: int, config: Path, log: Callable[[str], None]) -> int:
-    """``asv run`` on ``commits`` with rounds interleaved; returns asv's exit code."""
-    if shutil.which("asv") is None and not _module_exists("asv"):
+def check_bench(bench: str | None, instructions: bool = False) -> None:
+    """Reject a ``bench`` that is no regular expression (or, with ``instructions``, matches no cell)."""
+    if bench is not None and not isinstance(bench, str):
+        raise TypeError(f"bench must be a regular expression (str) or None; got {bench!r}")
+    if instructions:
+        from .instructions import cells
+
+        cells(bench or None)
+    elif bench:
+        try:
+            re.compile(bench)
+        except re.error as exc:
+            raise BenchError(f"--bench {bench!r} is not a regular expression: {exc}") from None
+
+
+def machine_name() -> str:
+    """The machine asv records this one as (its host name): the gate names it, so it reads that folder only."""
+    from asv.machine import Machine
+
+    return Machine.get_unique_machine_name()
+
+
+def run_asv(commits: list[str], bench: str, rounds: int, config: Path, log: Callable[[str], None]) -> str:
+    """``asv run`` on ``commits`` with rounds interleaved; returns asv's output.
+
+    asv exits 0, or 2 when a benchmark failed (its failure is in the results);
+    anything else is a GateError, with the tail of asv's output logged.
+    """
+    if not _module_exists("asv"):
         raise GateError("asv is not installed: pip install 'pytest-particles[asv]'")
-    subprocess.run([sys.executable, "-m", "asv", "machine", "--yes", "--config", str(config)],
-                   cwd=config.parent, capture_output=True, text=True)
+    machine = machine_name()
+    asv = [sys.executable, "-m", "asv"]
+    _check(subprocess.run([*asv, "machine", "--yes", "--machine", machine, "--config", str(config)],
+                          cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+           "asv machine", log)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as hashes:
         hashes.write("\n".join(commits) + "\n")
     try:
-        command = [sys.executable, "-m", "asv", "run", f"HASHFILE:{hashes.name}", "--config", str(config),
+        command = [*asv, "run", f"HASHFILE:{hashes.name}", "--config", str(config), "--machine", machine,
                    "--bench", bench, "--interleave-rounds", "-a", f"rounds={rounds}",
-                   "-a", f"repeat={SAMPLES_PER_ROUND}", "--record-samples",
-                   "--show-stderr"]
+                   "-a", f"repeat={SAMPLES_PER_ROUND}", "--record-samples", "--show-stderr"]
         log("$ " + " ".join(command[2:]))
-        return subprocess.run(command, cwd=config.parent, capture_output=True, text=True).returncode
+        done = subprocess.run(command, cwd=config.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     finally:
         os.unlink(hashes.name)
+    if done.returncode == 1 and "No benchmarks selected" in done.stdout:
+        raise BenchError(f"--bench {bench!r} matches no benchmark of the asv suite "
+                         "(asv matches it against name(param, ...), e.g. time_evolve('numpy', 100))")
+    if done.returncode not in (0, 2):
+        _check(done, "asv run", log)
+    return done.stdout
+
+
+def _check(done: subprocess.CompletedProcess, what: str, log: Callable[[str], None]) -> None:
+    """A GateError naming asv's last line, with the tail of its output logged, when ``done`` failed."""
+    if done.returncode == 0:
+        return
+    lines = [line for line in (done.stdout or "").splitlines() if line.strip()]
+    log(f"--- the last lines of {what}'s output ---")
+    for line in lines[-OUTPUT_TAIL:]:
+        log(line)
+    last = lines[-1].strip(" ·") if lines else "no output"
+    raise GateError(f"{what} failed (exit {done.returncode}): {last}")
 
 
 def _module_exists(name: str) -> bool:
@@ -146,25 +198,27 @@ def _module_exists(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-def load_results(results_dir: Path, commit: str) -> dict[tuple[str, tuple], tuple[object, list | None]]:
-    """{(benchmark, params): (value, samples)} from the newest asv result file of ``commit``.
+def _now_ms() -> int:
+    """The time asv's ``started_at`` is in (ms since the epoch): results older than a run are not its own."""
+    return time.time_ns() // 1_000_000
 
-    A value of None is a failure, NaN a skip (asv's convention).
+
+def load_results(results_dir: Path, commit: str, *, machine: str | None = None,
+                 since: int | None = None) -> dict[tuple[str, tuple], tuple[object, list | None]]:
+    """{(benchmark, params): (value, samples)} of ``commit`` in asv's results (asv's reader).
+
+    A value of None is a failure, NaN a skip (asv's convention).  With
+    ``since`` (ms since the epoch) only benchmarks asv ran from then on.
     """
-    files = sorted(results_dir.glob(f"*/{commit[:8]}-*.json"), key=lambda p: p.stat().st_mtime)
-    if not files:
-        raise GateError(f"asv produced no results for {commit[:8]} (did the build fail? see asv's output)")
-    data = json.loads(files[-1].read_text())
-    columns = data["result_columns"]
-    cells = {}
-    for name, row in data["results"].items():
-        entry = dict(zip(columns, row))
-        combos = list(itertools.product(*entry["params"])) if entry.get("params") else [()]
-        values = entry["result"] if entry.get("params") else [entry["result"]]
-        samples = entry.get("samples") or [None] * len(combos)
-        for combo, value, sample in zip(combos, values or [None] * len(combos), samples):
-            cells[(name, tuple(combo))] = (value, sample)
-    return cells
+    from . import asvresults
+
+    try:
+        found = asvresults.commit_cells(results_dir, commit, machine, since)
+    except (ValueError, ImportError) as exc:
+        raise GateError(str(exc)) from None
+    if not found:
+        raise GateError(f"asv stored no results of this run for {commit[:8]} (did the build fail? see asv's output)")
+    return {(c.benchmark, c.params): (c.value, list(c.samples) if c.samples else None) for c in found}
 
 
 def _backend_of(params: tuple) -> str:
@@ -219,10 +273,17 @@ def _number(value) -> bool:
 def timed_gate(base: str, head: str, *, repo: Path, config: Path, bench: str = DEFAULT_BENCH,
                rounds: int = DEFAULT_ROUNDS, log: Callable[[str], None] = print) -> Outcome:
     """Run asv on both commits, interleaved; re-run what was flagged; report."""
-    results_dir = (config.parent / load_config(config).get("results_dir", "results")).resolve()
+    results_dir = (config.parent / load_config(config)["results_dir"]).resolve()
     commits = [resolve(base, repo), resolve(head, repo)]
-    run_asv(commits, bench, rounds, config, log)
-    cells, broken = compare(load_results(results_dir, commits[0]), load_results(results_dir, commits[1]), rounds)
+
+    def measure(regex: str) -> tuple[list[Cell], list[str]]:
+        since = _now_ms()  # this run's results only, never what an earlier run left in the same files
+        run_asv(commits, regex, rounds, config, log)
+        machine = machine_name()
+        at_base, at_head = (load_results(results_dir, c, machine=machine, since=since) for c in commits)
+        return compare(at_base, at_head, rounds)
+
+    cells, broken = measure(bench)
     if broken:
         return Outcome(BROKEN, f"{len(broken)} benchmark(s) fail at HEAD", cells, broken)
     flagged = [c for c in cells if c.flagged]
@@ -230,15 +291,14 @@ def timed_gate(base: str, head: str, *, repo: Path, config: Path, bench: str = D
         return Outcome(OK, f"no regression in {len(cells)} benchmark cells", cells, [])
     log(f"{len(flagged)} cell(s) flagged; running them again to confirm")
     # asv matches --bench against "name(param, ...)", so exactly the flagged cells run again
-    run_asv(commits, "|".join(f"^{re.escape(c.label)}$" for c in flagged), rounds, config, log)
-    again, broken = compare(load_results(results_dir, commits[0]), load_results(results_dir, commits[1]), rounds)
+    again, broken = measure("|".join(f"^{re.escape(c.label)}$" for c in flagged))
     if broken:
         return Outcome(BROKEN, f"{len(broken)} benchmark(s) fail at HEAD", again, broken)
     second = {(c.name, c.params): c for c in again}
     for c in cells:
         retry = second.get((c.name, c.params))
         c.flagged = c.flagged and retry is not None and retry.flagged
-        if c.flagged:
+        if c.flagged and retry is not None:
             c.detail += f"; confirmed at {retry.ratio:.3f}"
     confirmed = [c for c in cells if c.flagged]
     if confirmed:
@@ -253,7 +313,9 @@ def run(base: str, head: str = "HEAD", *, config: str | Path = "asv.conf.json", 
 
     ``bench`` is a regular expression: asv benchmark names in timed mode
     (default DEFAULT_BENCH), ``kernel.backend(size)`` labels in instruction
-    mode (default every cell).
+    mode (default every cell).  One that is no regular expression or matches
+    nothing is a :class:`BenchError` (a ValueError), reported as exit code 3
+    like every input the gate cannot run with (a bad ref, a broken config).
     """
     config = Path(config).resolve()
     repo = config.parent
@@ -261,6 +323,7 @@ def run(base: str, head: str = "HEAD", *, config: str | Path = "asv.conf.json", 
         from . import registry
 
         registry.import_modules(imports or [])  # the user's kernels: thresholds come from their declarations
+        check_bench(bench, instructions)
         if instructions:
             from .instructions import instruction_gate
 

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import registry
-from .gate import BROKEN, INSTRUCTION_THRESHOLD, OK, REGRESSION, Cell, GateError, Outcome, resolve
+from .gate import BROKEN, INSTRUCTION_THRESHOLD, OK, REGRESSION, BenchError, Cell, GateError, Outcome, resolve
 from .validation import available_cores
 
 DRIVER = Path(__file__).with_name("_count.py")
@@ -43,25 +43,26 @@ def cells(bench: str | None = None) -> list[tuple[str, str, int]]:
 
     ``bench`` is a regular expression over the ``kernel.backend(size)``
     labels of :func:`candidates`, or an alternation of exact labels at any
-    size the user gives (``blur.numpy(64)|blur.python(16)``).
+    size the user gives (``blur.numpy(64)|blur.python(16)``).  One that is no
+    regular expression or chooses no cell is a BenchError (a ValueError).
     """
     if bench is None:
         return candidates()
     exact = [LABEL.match(part.strip()) for part in bench.split("|")]
     if all(exact):
-        chosen = [(m[1], m[2], int(m[3])) for m in exact]
+        chosen = [(m[1], m[2], int(m[3])) for m in exact if m]
         known = {(k, b) for k, b, _ in candidates()}
         unknown = [label(*c) for c in chosen if (c[0], c[1]) not in known]
         if unknown:
-            raise GateError(f"--bench {bench!r}: no serial backend for {', '.join(unknown)} is available here")
+            raise BenchError(f"--bench {bench!r}: no serial backend for {', '.join(unknown)} is available here")
         return chosen
     try:
         pattern = re.compile(bench)
     except re.error as exc:
-        raise GateError(f"--bench {bench!r} is not a regular expression: {exc}") from None
+        raise BenchError(f"--bench {bench!r} is not a regular expression: {exc}") from None
     chosen = [c for c in candidates() if pattern.search(label(*c))]
     if not chosen:
-        raise GateError(f"--bench {bench!r} matches no instruction-count cell; the cells are: "
+        raise BenchError(f"--bench {bench!r} matches no instruction-count cell; the cells are: "
                         f"{', '.join(label(*c) for c in candidates())}")
     return chosen
 
@@ -117,9 +118,9 @@ def count_instructions(site: Path, cell: tuple[str, str, int], calls: int, impor
 def instruction_gate(base: str, head: str, *, repo: Path, cache: Path, bench: str | None = None,
                      imports: list[str] | None = None, log: Callable[[str], None] = print) -> Outcome:
     """Compare instruction counts of the serial backends at BASE and HEAD; the valgrind processes run side by side."""
+    selected = cells(bench)  # a bad --bench says so before anything else
     if shutil.which("valgrind") is None:
         raise GateError("valgrind is not installed (Debian: apt-get install valgrind); instruction mode cannot run")
-    selected = cells(bench)
     commits = [resolve(base, repo), resolve(head, repo)]
     sites = [build_site(c, repo, cache, log) for c in commits]
     log(f"counting instructions of {len(selected)} kernel cells under cachegrind")
@@ -129,24 +130,25 @@ def instruction_gate(base: str, head: str, *, repo: Path, cache: Path, bench: st
     found, broken = [], []
     for cell in selected:
         name = label(*cell)
-        counts: dict[int, object] = {}
+        counts: dict[int, int | RuntimeError | None] = {}
         for side in (0, 1):
             try:
                 one, three = (futures[(side, cell, calls)].result() for calls in (1, 3))
-                counts[side] = None if one is None else (three - one) // 2
+                counts[side] = None if one is None or three is None else (three - one) // 2
             except RuntimeError as exc:
                 counts[side] = exc
         if isinstance(counts[1], RuntimeError):
             lines = str(counts[1]).strip().splitlines()
             broken.append(f"{name}: {lines[-1] if lines else 'crashed'}")
             continue
-        if not isinstance(counts[0], int) or counts[1] is None:
-            if isinstance(counts[0], int):
+        at_base, at_head = counts[0], counts[1]
+        if not isinstance(at_base, int) or not isinstance(at_head, int):
+            if isinstance(at_base, int):
                 broken.append(f"{name}: backend missing at HEAD")
             continue  # new at HEAD, or broken at BASE already: nothing to compare
-        ratio = counts[1] / counts[0]
-        found.append(Cell(name=f"{cell[0]}.{cell[1]}", params=(str(cell[2]),), backend=cell[1], base=counts[0],
-                          head=counts[1], ratio=ratio, threshold=INSTRUCTION_THRESHOLD,
+        ratio = at_head / at_base
+        found.append(Cell(name=f"{cell[0]}.{cell[1]}", params=(str(cell[2]),), backend=cell[1], base=at_base,
+                          head=at_head, ratio=ratio, threshold=INSTRUCTION_THRESHOLD,
                           flagged=ratio > 1 + INSTRUCTION_THRESHOLD, detail="instructions"))
     if broken:
         return Outcome(BROKEN, f"{len(broken)} kernel(s) fail at HEAD", found, broken)

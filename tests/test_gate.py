@@ -49,6 +49,9 @@ def scratch(tmp_path_factory):
                             ignore=shutil.ignore_patterns("*.so", "*.c", "__pycache__"))
         else:
             shutil.copy(source, repo / part)
+    # asv's own loader reads the configuration: a comment after a value is fine
+    config = repo / "asv.conf.json"
+    config.write_text(config.read_text().replace('"version": 1,', '"version": 1,  // asv.conf.json allows this', 1))
     git("add", "-A", cwd=repo)
     git("commit", "-q", "--allow-empty", "-m", "base", cwd=repo)
     base = git("rev-parse", "HEAD", cwd=repo)
@@ -82,6 +85,52 @@ def test_missing_configuration_is_exit_3(tmp_path):
     assert "no asv configuration at" in done.stdout
 
 
+def test_configuration_with_trailing_comments_is_read_by_asvs_loader(tmp_path):
+    path = tmp_path / "asv.conf.json"
+    path.write_text('{"version": 1, "repo": ".",  // the repository\n'
+                    ' "results_dir": "res" /* asv\'s folder */, "branches": ["main"],\n}\n')
+    config = gate.load_config(path)
+    assert config["results_dir"] == "res" and config["benchmark_dir"] == "benchmarks"  # asv's defaults too
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"version": 1, "repo": ".",, }', "cannot read the asv configuration .*: line 1: Unexpected"),
+    ('{"version": 1}', "cannot read the asv configuration .*: No repo specified"),
+])
+def test_broken_configuration_is_one_line_and_exit_3(tmp_path, text, message):
+    (tmp_path / "asv.conf.json").write_text(text)
+    with pytest.raises(gate.GateError, match=message):
+        gate.load_config(tmp_path / "asv.conf.json")
+    done = subprocess.run([*CLI, "gate", "HEAD", "--config", str(tmp_path / "asv.conf.json")],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, env={**os.environ, "COLUMNS": "250"})
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert len(done.stdout.strip().splitlines()) == 1 and "cannot read the asv configuration" in done.stdout
+
+
+@pytest.mark.parametrize("mode", [[], ["--instructions"]])
+def test_bench_that_is_no_regular_expression_is_exit_3_in_both_modes(mode):
+    done = subprocess.run([*CLI, "gate", "HEAD", "HEAD", "--bench", "time_(", *mode,
+                           "--config", str(ROOT / "asv.conf.json")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "250"})
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines() == [
+        "gate: --bench 'time_(' is not a regular expression: missing ), unterminated subpattern at position 5 "
+        "(exit 3)"]
+    with pytest.raises(ValueError, match="is not a regular expression"):  # a BenchError is a ValueError
+        gate.check_bench("time_(", instructions=bool(mode))
+    with pytest.raises(TypeError, match="bench must be a regular expression"):
+        gate.check_bench(3)
+
+
+def test_instructions_bench_that_matches_nothing_is_exit_3_even_without_valgrind():
+    done = subprocess.run([*CLI, "gate", "HEAD", "HEAD", "--instructions", "--bench", "fortran",
+                           "--config", str(ROOT / "asv.conf.json")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "250"})
+    assert done.returncode == 3
+    assert "--bench 'fortran' matches no instruction-count cell" in done.stdout
+
+
 def test_instructions_without_valgrind_is_exit_3(tmp_path):
     # a PATH with python and git but no valgrind
     bin_dir = tmp_path / "bin"
@@ -104,20 +153,12 @@ def test_instruction_cells_are_every_serial_backend_of_every_declared_kernel():
     assert [c[:2] for c in instructions.cells(r"\.cython\(")] == [
         ("evolve", "cython"), ("distance_matrix", "cython"), ("pi", "cython")]
     assert instructions.cells("evolve.cython(20)|pi.numpy(1000)") == [("evolve", "cython", 20), ("pi", "numpy", 1000)]
-    with pytest.raises(gate.GateError, match=r"matches no instruction-count cell; the cells are: evolve\."):
+    with pytest.raises(gate.BenchError, match=r"matches no instruction-count cell; the cells are: evolve\."):
         instructions.cells("fortran")
     with pytest.raises(gate.GateError, match=r"--bench '\(' is not a regular expression"):
         instructions.cells("(")
     with pytest.raises(gate.GateError, match=r"no serial backend for evolve.openmp\(20\) is available"):
         instructions.cells("evolve.openmp(20)")
-
-
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
-def test_instructions_with_a_bench_that_matches_nothing_is_exit_3():
-    done = subprocess.run([*CLI, "gate", "HEAD", "HEAD", "--instructions", "--bench", "fortran",
-                           "--config", str(ROOT / "asv.conf.json")], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 3
-    assert "matches no instruction-count cell" in done.stdout
 
 
 def rounds_of(*bests, per_round=gate.SAMPLES_PER_ROUND):
@@ -185,3 +226,36 @@ def test_instruction_gate_on_real_commits(scratch):
     broken = run_gate(repo, commits["base"], commits["broken"], "--instructions", "--bench", "evolve.cython(100)")
     assert broken.returncode == 2, broken.stdout + broken.stderr
     assert "broken at HEAD: evolve.cython" in broken.stdout
+
+
+def result_files(repo: Path, commit: str) -> list[Path]:
+    return sorted((repo / ".asv" / "results").glob(f"*/{commit[:8]}-*.json"))
+
+
+@pytest.mark.timeout(1800)
+def test_timed_bench_that_matches_no_benchmark_is_exit_3(scratch):
+    repo, commits = scratch
+    done = run_gate(repo, commits["base"], commits["identical"], "--bench", "time_fortran", "--rounds", "1")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "gate: --bench 'time_fortran' matches no benchmark of the asv suite" in done.stdout
+
+
+@pytest.mark.timeout(1800)
+def test_failed_asv_run_is_exit_3_with_asvs_output_and_no_older_result(scratch):
+    repo, commits = scratch
+    first = run_gate(repo, commits["base"], commits["identical"], "--bench", BENCH, "--rounds", "1")
+    assert first.returncode in (0, 1), first.stdout + first.stderr  # timing: decided, not asserted
+    assert result_files(repo, commits["base"]) and result_files(repo, commits["identical"])
+    # the suite in the work tree (asv discovers it there) now fails to import: asv run fails
+    broken = repo / "benchmarks" / "zz_broken.py"
+    broken.write_text('raise RuntimeError("this suite cannot be imported")\n')
+    try:
+        done = run_gate(repo, commits["base"], commits["identical"], "--bench", BENCH, "--rounds", "1")
+    finally:
+        broken.unlink()
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "gate: asv run failed (exit 1)" in done.stdout and "benchmark cells" not in done.stdout
+    assert "the last lines of asv run's output" in done.stderr
+    assert "this suite cannot be imported" in done.stderr  # asv's own output, shown
+    # the results of the first run are still there, and were not taken for this run's
+    assert result_files(repo, commits["base"]) and result_files(repo, commits["identical"])
