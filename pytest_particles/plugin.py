@@ -1,4 +1,4 @@
-"""The pytest plugin: wiring over the registry, the cases and the reference physics.
+"""The pytest plugin: options, hooks and fixtures, wiring over the registry and the cases (it names no kernel).
 
 Registered through the ``pytest11`` entry point as ``particles`` (disable it
 with ``-p no:particles``).  ``@pytest.mark.kernel(name, backends=None,
@@ -7,7 +7,10 @@ the fixtures ``backend``, ``size`` and ``kernel_case`` give it what it needs;
 tests that also use pytest-benchmark's ``benchmark`` get a group and
 extra_info.  Installed in other people's suites, it costs nothing until used:
 numpy, the registry, the kernels and the cluster are imported only when a test
-uses the marker or a fixture, or an option asks for them.
+uses the marker or a fixture, or an option asks for them.  The markers are read
+in :mod:`.markers`, pytest-benchmark's hooks sit in :mod:`.benchmark_hooks`,
+and the book's fixtures (``particle_system``, ``reference_case``,
+``assert_physics``) in :mod:`.book.fixtures`, registered here.
 """
 
 from __future__ import annotations
@@ -90,6 +93,9 @@ def _setting(config, name: str, parse):
 def pytest_configure(config):
     config.addinivalue_line("markers", markers.KERNEL)
     config.addinivalue_line("markers", markers.SPEEDUP)
+    from .book import fixtures  # the book's own fixtures (its physics), a plugin of their own
+
+    config.pluginmanager.register(fixtures, "particles-book")
     if config.pluginmanager.hasplugin("benchmark"):
         from .benchmark_hooks import BenchmarkHooks
 
@@ -310,35 +316,3 @@ def ipcluster(request):
             yield connection
         finally:
             cluster.disconnect(connection)
-
-
-@pytest.fixture
-def particle_system():
-    """Factory ``particle_system(n, seed=0) -> (r, ang_speed)``: the book's x, y, ang_speed uniform in (-1, 1)."""
-    from .book import physics
-
-    return physics.particle_system
-
-
-@pytest.fixture
-def reference_case():
-    """The book's golden case for evolve: ``.r``, ``.ang_speed``, ``.dt``, ``.expected``, ``.tolerance``."""
-    from .book import physics
-
-    return physics.golden_case()
-
-
-@pytest.fixture
-def assert_physics():
-    """``.evolve(result, r, ang_speed, dt, timestep=1e-5)``, ``.distance_matrix(D, r)``, ``.pi(estimate, samples, sigmas=5)``."""
-    from .book import physics
-
-    class AssertPhysics:
-        """Reference-physics assertions; each raises an AssertionError saying what broke and by how much."""
-
-        evolve = staticmethod(physics.check_evolve)
-        golden = staticmethod(physics.check_golden)
-        distance_matrix = staticmethod(physics.check_distance_matrix)
-        pi = staticmethod(physics.check_pi)
-
-    return AssertPhysics()
