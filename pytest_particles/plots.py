@@ -7,22 +7,24 @@ Reads three kinds of results:
   benchmark's ``extra_info``; the time is the best run (``stats.min``);
 - ``pytest-particles bench --json FILE``: each record's ``full_size_time_s``
   (best of repeat; extrapolated ones are drawn with open markers);
-- asv results (the results folder, a machine folder or result files): time
-  benchmarks with the parameters backend x size; the time is asv's (median).
+- asv results (the results folder, a machine folder or result files), read
+  by asv's own reader (:mod:`pytest_particles.asvresults`): time benchmarks
+  with the parameters backend x size; the time is asv's (median).
 
 For each kernel one PNG with two panels: time per call against size on
 log-log axes, one line per backend, and the speedup over the ``python``
 backend at each size.  Each backend's legend label carries its growth
 exponent k, time ~ size**k fitted by least squares on log-log axes over the
-sizes measured (``cython (k=1.02)``).  When several results give the same
-(kernel, backend, size), the newest one (by the date each file records) wins.
+sizes measured (``cython (k=1.02)``).  Every runner times a kernel's own
+cases (:mod:`pytest_particles.cases`), so results of several runners are
+drawn together; when several give the same (kernel, backend, size), the
+newest one (by the date each file records) wins.
 """
 
 from __future__ import annotations
 
 import ast
 import datetime
-import itertools
 import json
 import math
 import re
@@ -35,7 +37,6 @@ from . import registry
 
 FIGSIZE = (12.0, 5.0)  # inches
 DPI = 100  # so a figure is 1200 x 500 pixels
-BENCH_SERIES = "pytest-particles bench"
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,6 @@ class Measurement:
     size: int
     time_s: float
     source: str  # the file it came from
-    series: str  # what was timed: the same series has the same workload (a test, an asv benchmark, bench)
     extrapolated: bool = False
     date: float = 0.0  # seconds since the epoch, from the results file (0 when unknown)
 
@@ -71,7 +71,7 @@ def _timestamp(text) -> float:
     except ValueError:
         return 0.0
     if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
+        value = value.replace(tzinfo=datetime.UTC)
     return value.timestamp()
 
 
@@ -98,9 +98,8 @@ def _from_pytest_benchmark(doc: dict, source: str) -> list[Measurement]:
         kernel, backend = info.get("kernel"), info.get("backend", params.get("backend"))
         size = _size(info.get("size", params.get("size")))
         time_s = _time((bench.get("stats") or {}).get("min"))
-        test = str(bench.get("fullname") or bench.get("name") or "").split("[")[0]
         if isinstance(kernel, str) and isinstance(backend, str) and size and time_s:
-            found.append(Measurement(kernel, backend, size, time_s, source, f"pytest-benchmark {test}", False, date))
+            found.append(Measurement(kernel, backend, size, time_s, source, False, date))
     return found
 
 
@@ -110,8 +109,7 @@ def _from_bench(doc: dict, source: str) -> list[Measurement]:
     for r in doc.get("records") or []:
         size, time_s = _size(r.get("size")), _time(r.get("full_size_time_s"))
         if isinstance(r.get("kernel"), str) and isinstance(r.get("backend"), str) and size and time_s:
-            found.append(Measurement(r["kernel"], r["backend"], size, time_s, source, BENCH_SERIES,
-                                     bool(r.get("scaled")), date))
+            found.append(Measurement(r["kernel"], r["backend"], size, time_s, source, bool(r.get("scaled")), date))
     return found
 
 
@@ -125,18 +123,6 @@ def _asv_kernel(benchmark: str) -> str:
         (k for k in registry.kernel_names() if k == module or k.startswith(module + "_")), module)
 
 
-def _asv_descriptions(path: Path) -> dict:
-    """asv's benchmarks.json (param names, types) beside a results folder, or {}."""
-    for folder in (path.parent, path.parent.parent):
-        candidate = folder / "benchmarks.json"
-        if candidate.is_file():
-            try:
-                return json.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return {}
-    return {}
-
-
 def _literal(text):
     try:
         return ast.literal_eval(text)
@@ -144,27 +130,24 @@ def _literal(text):
         return text
 
 
-def _from_asv(doc: dict, source: str, path: Path) -> list[Measurement]:
-    date = doc.get("date", 0) / 1000 if isinstance(doc.get("date"), int | float) else 0.0
-    descriptions = _asv_descriptions(path)
-    columns = doc.get("result_columns") or ["result", "params"]
+def _from_asv(path: Path, source: str) -> list[Measurement]:
+    """Time benchmarks over backend x size of one asv result file, read by asv's own reader; the time is
+    asv's (the median). Parameter names and types come from asv's benchmarks.json beside the results."""
+    from . import asvresults
+
+    descriptions = next((d for d in map(asvresults.descriptions, (path.parent, path.parent.parent)) if d), {})
     found = []
-    for name, row in (doc.get("results") or {}).items():
-        if isinstance(row, dict):  # the older results format
-            values, params = row.get("result"), row.get("params")
-        else:
-            values, params = row[columns.index("result")], row[columns.index("params")]
-        info = descriptions.get(name) or {}
-        kind = info.get("type", "time" if ".time_" in name else "")
-        names = info.get("param_names") or (["backend", "size"] if params and len(params) == 2 else [])
-        if kind != "time" or not values or len(names) != 2 or "backend" not in names or len(params) != 2:
+    for cell in asvresults.read_file(path):
+        info = descriptions.get(cell.benchmark) or {}
+        kind = info.get("type", "time" if ".time_" in cell.benchmark else "")
+        names = info.get("param_names") or (["backend", "size"] if len(cell.params) == 2 else [])
+        if kind != "time" or len(cell.params) != 2 or len(names) != 2 or "backend" not in names:
             continue
         b = names.index("backend")
-        for combo, value in zip(itertools.product(*params), values):
-            backend, size, time_s = _literal(combo[b]), _size(_literal(combo[1 - b])), _time(value)
-            if isinstance(backend, str) and size and time_s:
-                found.append(Measurement(_asv_kernel(name), backend, size, time_s, source, f"asv {name}", False,
-                                         date))
+        backend, size = _literal(cell.params[b]), _size(_literal(cell.params[1 - b]))
+        time_s = _time(cell.value)
+        if isinstance(backend, str) and size and time_s:
+            found.append(Measurement(_asv_kernel(cell.benchmark), backend, size, time_s, source, False, cell.date))
     return found
 
 
@@ -182,7 +165,12 @@ def _read(path: Path, *, strict: bool) -> list[Measurement] | None:
     if isinstance(doc, dict) and isinstance(doc.get("records"), list):
         return _from_bench(doc, source)
     if isinstance(doc, dict) and isinstance(doc.get("results"), dict) and "commit_hash" in doc:
-        return _from_asv(doc, source, path)
+        try:
+            return _from_asv(path, source)
+        except ValueError:
+            if strict:
+                raise
+            return None
     if strict:
         raise ValueError(
             f"results: {str(path)!r} is neither pytest-benchmark JSON, pytest-particles bench --json output "
@@ -193,8 +181,8 @@ def _read(path: Path, *, strict: bool) -> list[Measurement] | None:
 
 def load_results(paths) -> list[Measurement]:
     """Every measurement in ``paths`` (files or folders, searched recursively), the newest per
-    (series, backend, size): a series is one workload (one pytest test function, one asv benchmark, or
-    ``pytest-particles bench``), so runs of the same thing are merged and different workloads never are.
+    (kernel, backend, size): every runner times a kernel's own cases (:mod:`pytest_particles.cases`),
+    so the same (kernel, backend, size) is the same workload whichever runner timed it.
 
     Raises ValueError naming the path when a path does not exist, a file is
     not a results file, or nothing plottable was found.
@@ -210,12 +198,12 @@ def load_results(paths) -> list[Measurement]:
             for file in sorted(path.rglob("*.json")):
                 found += _read(file, strict=False) or []
         elif path.is_file():
-            found += _read(path, strict=True)
+            found += _read(path, strict=True) or []
         else:
             raise ValueError(f"results: {str(path)!r} does not exist")
     newest: dict[tuple, Measurement] = {}
     for m in sorted(found, key=lambda m: m.date):  # stable: among equal dates, the later path wins
-        newest[(m.kernel, m.series, m.backend, m.size)] = m
+        newest[(m.kernel, m.backend, m.size)] = m
     if not newest:
         raise ValueError(
             f"results: no kernel timings (kernel, backend, size) found in {', '.join(map(str, paths))}"
@@ -247,23 +235,16 @@ def _backend_order(names, kernel: str) -> list[str]:
     return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
 
-def make_figure(kernel: str, measurements: list[Measurement], series: str | None = None):
-    """The matplotlib Figure (Agg canvas, no window) of ``kernel``'s runtime and speedup panels.
-
-    The measurements drawn (those of ``kernel``, and of ``series`` if given)
-    must come from one series (one workload): ValueError otherwise.
-    """
+def make_figure(kernel: str, measurements: list[Measurement]):
+    """The matplotlib Figure (Agg canvas, no window) of ``kernel``'s runtime and speedup panels."""
     _require_matplotlib()
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rows = [m for m in measurements if m.kernel == kernel and (series is None or m.series == series)]
+    rows = [m for m in measurements if m.kernel == kernel]
     if not rows:
-        raise ValueError(f"kernel {kernel!r} has no measurements" + (f" in series {series!r}" if series else ""))
-    if len({m.series for m in rows}) > 1:
-        raise ValueError(f"measurements of kernel {kernel!r} come from several series (workloads); pick one with "
-                         f"series=: {', '.join(sorted({m.series for m in rows}))}")
+        raise ValueError(f"kernel {kernel!r} has no measurements")
     unit = "size"
     names = _backend_order({m.backend for m in rows}, kernel)
     colors = colormaps["tab10"]
@@ -312,24 +293,22 @@ def make_figure(kernel: str, measurements: list[Measurement], series: str | None
         speedup.text(0.5, 0.5, f"no {base} backend measured:\nno speedup to show", ha="center", va="center",
                      transform=speedup.transAxes)
     sources = sorted({m.source for m in rows})
-    fig.suptitle(f"{rows[0].series} — from {', '.join(sources[:3])}{' ...' if len(sources) > 3 else ''}",
+    fig.suptitle(f"{kernel} — from {', '.join(sources[:3])}{' ...' if len(sources) > 3 else ''}",
                  fontsize="small")
     return fig
 
 
-def plot_kernel(kernel: str, measurements: list[Measurement], path, series: str | None = None) -> Path:
-    """Write :func:`make_figure` of ``kernel`` (and ``series``) to the PNG ``path`` (1200 x 500 pixels); returns it."""
+def plot_kernel(kernel: str, measurements: list[Measurement], path) -> Path:
+    """Write :func:`make_figure` of ``kernel`` to the PNG ``path`` (1200 x 500 pixels); returns it."""
     path = Path(path)
-    make_figure(kernel, measurements, series).savefig(path, dpi=DPI)
+    make_figure(kernel, measurements).savefig(path, dpi=DPI)
     return path
 
 
 def plot_results(results, out_dir) -> list[Path]:
-    """Read ``results`` (see :func:`load_results`) and write one PNG per kernel and series in ``out_dir``.
+    """Read ``results`` (see :func:`load_results`) and write ``KERNEL.png`` for each kernel in ``out_dir``.
 
-    The file is ``KERNEL.png`` when the kernel has one series, else
-    ``KERNEL-SERIES.png`` (e.g. ``evolve-asv_evolve.TimeEvolve.time_evolve.png``).
-    Returns the paths written, in kernel order.
+    Returns the paths written, in the registry's kernel order (undeclared kernels last).
     """
     _require_matplotlib()
     measurements = load_results(results)
@@ -338,14 +317,8 @@ def plot_results(results, out_dir) -> list[Path]:
     declared = registry.kernel_names()
     kernels = sorted({m.kernel for m in measurements},
                      key=lambda k: (k not in declared, declared.index(k) if k in declared else 0, k))
-    paths = []
-    for kernel in kernels:
-        all_series = sorted({m.series for m in measurements if m.kernel == kernel})
-        for series in all_series:
-            name = kernel if len(all_series) == 1 else f"{kernel}-{_file_part(series)}"
-            paths.append(plot_kernel(kernel, measurements, out_dir / f"{name}.png", series=series))
-    return paths
+    return [plot_kernel(kernel, measurements, out_dir / f"{_file_part(kernel)}.png") for kernel in kernels]
 
 
 def _file_part(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:100] or "series"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._-")[:100] or "kernel"

@@ -21,9 +21,9 @@ def git(*args, cwd):
 
 
 def commit_change(repo: Path, base: str, old: str, new: str, message: str) -> str:
-    """A commit on ``base`` that replaces ``old`` by ``new`` in evolution.py; returns its hash."""
+    """A commit on ``base`` that replaces ``old`` by ``new`` in book/evolution.py; returns its hash."""
     git("checkout", "-q", "--detach", base, cwd=repo)
-    source = repo / "pytest_particles" / "evolution.py"
+    source = repo / "pytest_particles" / "book" / "evolution.py"
     text = source.read_text()
     assert old in text
     source.write_text(text.replace(old, new, 1))

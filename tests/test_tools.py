@@ -351,7 +351,6 @@ def test_plot_bench_json(bench_json, tmp_path, capsys):
     names = {m.backend for m in measurements}
     assert names <= {"python", "numpy", "cython"} and {"python", "numpy"} <= names
     assert {m.size for m in measurements} == {10, 30, 100}
-    assert {m.series for m in measurements} == {"pytest-particles bench"}
     figure = plots.make_figure("evolve", measurements)
     runtime, speedup = figure.axes
     assert runtime.get_xscale() == runtime.get_yscale() == "log"
@@ -384,59 +383,10 @@ def test_plot_pytest_benchmark_json_and_autosave(pytester, tmp_path, capsys):
         check_png(out / "evolve.png")
         measurements = plots.load_results(results)
         assert {(m.backend, m.size) for m in measurements} == {(b, s) for b in ("python", "numpy") for s in (5, 10, 20)}
-        assert {m.series for m in measurements} == {"pytest-benchmark test_plotme.py::test_evolve"}
     capsys.readouterr()
 
 
-ASV_BENCHMARK = """
-import pytest_particles as pp
-
-
-class TimeEvolve:
-    params = (["numpy", "python_fast"], [10, 20, 40])
-    param_names = ["backend", "particles"]
-
-    def setup(self, backend, n):
-        self.r, self.ang_speed = pp.physics.particle_system(n)
-
-    def time_evolve(self, backend, n):
-        pp.evolve(self.r, self.ang_speed, 1e-4, backend=backend)
-"""
-
-
-def test_plot_asv_results(tmp_path, bench_json, capsys):
-    """A real asv run of a tiny suite in this environment, then its results folder plotted."""
-    pytest.importorskip("asv")
-    project = tmp_path / "project"
-    (project / "benchmarks").mkdir(parents=True)
-    (project / "benchmarks" / "__init__.py").write_text("")
-    (project / "benchmarks" / "evolve.py").write_text(ASV_BENCHMARK)
-    (project / "asv.conf.json").write_text(json.dumps({
-        "version": 1, "project": "tiny", "repo": ".", "branches": ["HEAD"], "environment_type": "existing",
-        "benchmark_dir": "benchmarks", "results_dir": "results", "html_dir": "html", "env_dir": "env"}))
-    env = {**os.environ, "HOME": str(tmp_path)}  # asv keeps its machine file in HOME
-    git = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
-    for command in (["git", "init", "-q", "."], [*git, "add", "-A"], [*git, "commit", "-qm", "tiny"],
-                    [sys.executable, "-m", "asv", "machine", "--yes", "--machine", "box"]):
-        subprocess.run(command, cwd=project, env=env, check=True, capture_output=True, timeout=120)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout.strip()
-    run = subprocess.run([sys.executable, "-m", "asv", "run", "--quick", "--machine", "box", "--environment",
-                          f"existing:{sys.executable}", "--set-commit-hash", commit],
-                         cwd=project, env=env, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout + run.stderr
-
-    out = tmp_path / "plots"
-    assert main(["plot", str(project / "results"), "--out", str(out)]) == 0
-    check_png(out / "evolve.png")
-    measurements = plots.load_results(project / "results")
-    assert {(m.backend, m.size) for m in measurements} == {
-        (b, s) for b in ("numpy", "python_fast") for s in (10, 20, 40)}
-    assert {m.series for m in measurements} == {"asv evolve.TimeEvolve.time_evolve"}
-    # with bench's results too: two workloads, two figures, never one mixed line
-    assert main(["plot", str(project / "results"), str(bench_json), "--out", str(tmp_path / "both")]) == 0
-    assert sorted(p.name for p in (tmp_path / "both").iterdir()) == [
-        "evolve-asv_evolve.TimeEvolve.time_evolve.png", "evolve-pytest-particles_bench.png"]
-    capsys.readouterr()
+# asv results plotted: tests/test_plots.py
 
 
 def test_plot_bad_arguments(tmp_path, capsys):

@@ -39,7 +39,8 @@ INJECTIONS = {
     "serial": ("cython", "    _compiled.module.c_evolve(r, ang_speed, timestep, nsteps)\n",
                "    _compiled.module.c_evolve(r.copy(), ang_speed, timestep, nsteps // 10)  # injected: +10 %\n"),
     "parallel": ("openmp",
-                 "    _compiled.module.omp_evolve(r, ang_speed, timestep, nsteps, workers or validation.available_cores())\n",
+                 "    _compiled.module.omp_evolve(r, ang_speed, timestep, nsteps,"
+                 " workers or validation.available_cores())\n",
                  "    _compiled.module.omp_evolve(r.copy(), ang_speed, timestep, nsteps // 4,"
                  " workers or validation.available_cores())  # injected: +25 %\n"),
 }
@@ -66,7 +67,7 @@ def prepare(workdir: Path) -> dict[str, str]:
     git("-c", "user.name=gate", "-c", "user.email=gate@localhost", "commit", "-q", "--allow-empty", "-m",
         "identical code", cwd=workdir)
     commits["identical"] = git("rev-parse", "HEAD", cwd=workdir)
-    source = workdir / "pytest_particles" / "evolution.py"
+    source = workdir / "pytest_particles" / "book" / "evolution.py"
     for scenario, (_, line, extra) in INJECTIONS.items():
         git("checkout", "-q", "--detach", base, cwd=workdir)
         text = source.read_text()
