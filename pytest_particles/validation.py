@@ -32,10 +32,15 @@ def float_array(value, name: str, ndim: int, columns: int | None = None) -> np.n
     float32, Fortran order, read-only, strided views); complex, object and
     string data are a TypeError.
     """
+    if isinstance(value, np.ma.MaskedArray):  # its mask would be dropped silently: masked entries used as data
+        raise TypeError(f"{name} must not be a numpy masked array: its mask would be ignored; drop the masked "
+                        f"entries first, or pass {name}.filled(value)")
     try:
         array = np.asarray(value)
     except ValueError as exc:  # ragged nested lists
         raise ValueError(f"{name} must be a rectangular array of numbers: {exc}") from None
+    if array.size == 0 and array.ndim == 1 and columns is not None:
+        array = array.reshape(0, columns)  # [] is how people write no points at all: N = 0
     if array.dtype.kind not in "biuf" or not np.can_cast(array.dtype, np.float64, "safe"):
         raise TypeError(f"{name} must hold real numbers that convert safely to float64; got dtype {array.dtype}")
     shape = "(N,)" if ndim == 1 else f"(N, {columns})"

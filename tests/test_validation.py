@@ -35,6 +35,8 @@ BAD_EVOLVE = [
     (R, SPEED, 0.1, {"workers": 0}, ValueError, r"workers must be None or an int >= 1; got 0"),
     (R, SPEED, 0.1, {"workers": 1.5}, TypeError, r"workers must be None or an int >= 1; got float"),
     (R, SPEED, 0.1, {"workers": True}, TypeError, r"workers must be None or an int"),
+    (np.ma.masked_array(R, mask=np.eye(4, 2)), SPEED, 0.1, {}, TypeError, r"r must not be a numpy masked array"),
+    (R, np.ma.masked_less(SPEED, 0), 0.1, {}, TypeError, r"ang_speed must not be a numpy masked array"),
 ]
 
 
@@ -71,6 +73,8 @@ def test_evolve_accepts_odd_layouts_and_leaves_inputs_alone(backend):
 def test_evolve_empty_and_zero_time(backend):
     empty = backend(np.empty((0, 2)), np.empty(0), 0.1)
     assert empty.shape == (0, 2) and empty.dtype == np.float64
+    listed = backend([], [], 0.1)  # how people write no particles: N = 0, as the README says
+    assert listed.shape == (0, 2) and listed.dtype == np.float64
     r, ang_speed = system(3)
     unchanged = backend(r, ang_speed, 0.0)
     np.testing.assert_array_equal(unchanged, r)
@@ -86,6 +90,7 @@ BAD_DISTANCE = [
     (np.ones((3, 2)) * 1j, {}, TypeError, r"r must hold real numbers"),
     ([[1.0, np.inf]], {}, ValueError, r"r must be finite"),
     ([["x", "y"]], {}, TypeError, r"r must hold real numbers"),
+    (np.ma.masked_array(R, mask=np.eye(4, 2)), {}, TypeError, r"r must not be a numpy masked array"),
     (R, {"workers": -1}, ValueError, r"workers must be None or an int >= 1"),
     (R, {"out": np.zeros((4, 4)).tolist()}, TypeError, r"out must be None or a numpy.ndarray of float64"),
     (R, {"out": np.zeros((4, 4), dtype=np.float32)}, TypeError, r"out must have dtype float64"),
@@ -106,6 +111,7 @@ def test_distance_rejects_bad_input(backend, r, keywords, error, message):
 @pytest.mark.kernel("distance_matrix")
 def test_distance_empty_and_layouts(backend):
     assert backend(np.empty((0, 2))).shape == (0, 0)
+    assert backend([]).shape == (0, 0)
     r, _ = system(6, seed=2)
     expected = pp.distance_matrix(r, backend="numpy")
     readonly = np.asfortranarray(r)

@@ -678,7 +678,7 @@ def round_trip(connection: Connection | None = None) -> float:
 
 
 # the engines' cores: parallel, and available only while a cluster is connected
-registry.register_backend("evolve", BACKEND, evolve_ipyparallel, priority=5, check=_check, parallel=True)
+registry.register_backend("evolve", BACKEND, evolve_ipyparallel, priority=5, check=_check, kind="distributed")
 registry.register_backend("distance_matrix", BACKEND, distance_matrix_ipyparallel, priority=5, check=_check,
-                          parallel=True)
-registry.register_backend("pi", BACKEND, pi_ipyparallel, priority=5, check=_check, parallel=True)
+                          kind="distributed")
+registry.register_backend("pi", BACKEND, pi_ipyparallel, priority=5, check=_check, kind="distributed")
