@@ -154,9 +154,16 @@ def _fits(needed: int, what: str, advice: str) -> None:
                           f"available; {advice}")
 
 
-def matrix_memory(n: int) -> None:
-    """Refuse, before any work, a distance matrix larger than the memory available."""
-    _fits(n * n * 8, f"a {n} x {n} float64 distance matrix", "use fewer points")
+def matrix_memory(n: int, copies: float = 1, backend: str = "") -> None:
+    """Refuse, before any work, a distance matrix whose computation needs more than the memory available.
+
+    ``copies``: how many N x N float64 matrices the backend holds at its peak
+    (its temporaries and the result).
+    """
+    what = f"a {n} x {n} float64 distance matrix"
+    if copies != 1:
+        what += f" computed by the {backend!r} backend ({copies:g} x {n * n * 8 / 2**30:.1f} GiB at its peak)"
+    _fits(math.ceil(copies * n * n * 8), what, "use fewer points" + (", or another backend" if copies > 1 else ""))
 
 
 def available_memory() -> int | None:
