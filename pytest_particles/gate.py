@@ -12,9 +12,14 @@ builds both commits and counts the instructions that the serial backends of
 the declared kernels execute under valgrind's cachegrind: a count does not
 drift with the machine's load.
 
+asv's files are read by asv's own loaders (:mod:`pytest_particles.asvresults`),
+and only the results of the gate's own run count: a failed ``asv run`` is
+exit 3 with asv's output shown, never an older result file read instead.
+
 Exit codes: 0 no confirmed regression, 1 confirmed regression, 2 a benchmark
-is broken at HEAD, 3 the gate could not run (bad ref, no asv or valgrind,
-a build that failed).
+is broken at HEAD, 3 the gate could not run (bad ref, a missing or broken asv
+configuration, no asv or valgrind, a failed asv run or build, a ``--bench``
+that is no regular expression or matches nothing).
 """
 
 from __future__ import annotations
