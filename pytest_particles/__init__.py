@@ -44,7 +44,7 @@ _NAMES = {
 # Modules that moved into the book's subpackage keep importing from their old path:
 # ``import pytest_particles.physics`` gives the module object of ``pytest_particles.book.physics``.
 _MOVED = {f"{__name__}.{name}": f"{__name__}.book.{name}"
-          for name in ("evolution", "distance", "pi", "physics", "simulator", "examples", "cluster")}
+          for name in ("evolution", "distance", "pi", "physics", "simulator", "examples")}
 
 __all__ = ["KERNELS", "physics", *_NAMES]
 

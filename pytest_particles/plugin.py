@@ -297,7 +297,7 @@ def ipcluster(request):
     running.  Without the option: the cluster this process is connected to,
     else the test is skipped.
     """
-    from .book import cluster
+    from . import cluster
 
     missing = cluster.ipyparallel_missing()
     if missing:

@@ -1,5 +1,8 @@
 """The ipyparallel backends on real clusters on 127.0.0.1: lifecycle, answers, dead engines and controllers, plugin.
 
+``cluster`` is the generic connection lifecycle (pytest_particles.cluster), ``book_cluster`` the book's three
+backends over it and ``engine`` the code they run on the engines.
+
 Every cluster here is started by the test that uses it (or by this module's
 fixture) and stopped on the way out, failures included; engines are killed
 only by the process ids of those clusters.
@@ -20,7 +23,12 @@ import pytest
 from conftest import system
 
 import pytest_particles as pp
-from pytest_particles.book import cluster, physics
+from pytest_particles import cluster
+from pytest_particles.book import cluster as book_cluster
+from pytest_particles.book import distance, engine, evolution, physics
+from pytest_particles.book import pi as book_pi
+from pytest_particles.book._extensions import Extension
+from pytest_particles.cluster import connection as connections
 
 psutil = pytest.importorskip("psutil")  # installed with ipyparallel
 ipp = pytest.importorskip("ipyparallel")
@@ -29,22 +37,22 @@ ipp = pytest.importorskip("ipyparallel")
 @pytest.fixture(autouse=True)
 def restore_connections():
     """Leave the module's list of connected clusters as the test found it (a session cluster included)."""
-    saved = list(cluster._connections)
+    saved = list(connections._connections)
     yield
-    for connection in [c for c in cluster._connections if c not in saved]:
+    for connection in [c for c in connections._connections if c not in saved]:
         connection.close()
-    cluster._connections[:] = saved
-    cluster._changed()
+    connections._connections[:] = saved
+    cluster.changed()
 
 
 @pytest.fixture
 def no_cluster(monkeypatch):
     """No cluster connected during the test, whatever the session has."""
-    monkeypatch.setattr(cluster, "_connections", [])
-    cluster._changed()
+    monkeypatch.setattr(connections, "_connections", [])
+    cluster.changed()
     yield
     monkeypatch.undo()
-    cluster._changed()
+    cluster.changed()
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +239,7 @@ def test_evolve_scatters_to_every_engine_and_runs_the_compiled_kernel(local):
     r, ang_speed = system(500, seed=2)
     phases = {}
     positions = r.copy()
-    cluster.scatter_evolve_gather(local, positions, ang_speed, 1e-5, 1000, phases)
+    book_cluster.scatter_evolve_gather(local, positions, ang_speed, 1e-5, 1000, phases)
     np.testing.assert_array_equal(positions, pp.evolve(r, ang_speed, 0.01, backend="cython"))
     assert phases["engines"] == 2 and phases["kernel"] == ["cython"]
     assert {"scatter", "compute", "gather", "remote"} <= set(phases)
@@ -264,22 +272,61 @@ def test_distance_matrix_equals_cython(local, n):
     physics.check_distance_matrix(d, r)
 
 
-def test_engines_without_the_compiled_package_give_the_same_answers(monkeypatch):
-    """The code shipped to engines falls back to NumPy's algorithms when pytest_particles cannot be imported there."""
+def test_engine_code_calls_the_books_own_kernels(monkeypatch):
+    """Called here, the functions shipped to the engines give the book's backends' answers, built or not."""
     r, ang_speed = system(37, seed=3)
-    expected = pp.evolve(r, ang_speed, 0.003, backend="numpy")
-    counts, children = pp.pi.streams(10_007, np.random.SeedSequence(4))
-    expected_hits = pp.pi.pi_numpy(10_007, np.random.SeedSequence(4))
-    namespace = cluster._evolve_scattered.__globals__  # here, this module's; on an engine, the engine's
-    key = "_pytest_particles_fallback"
-    monkeypatch.setitem(namespace, key, np.column_stack([r, ang_speed]))
-    monkeypatch.setitem(sys.modules, "pytest_particles.book.evolution", None)  # `import` now raises ImportError
-    monkeypatch.setitem(sys.modules, "pytest_particles.book.pi", None)
-    kernel, _ = cluster._evolve_scattered(key, 1e-5, 300)
-    hits = cluster._count_hits_remote(counts, children)
-    assert kernel == "numpy"
-    np.testing.assert_array_equal(namespace[key], expected)
-    assert hits == expected_hits
+    namespace = engine.evolve_scattered.__globals__  # here, the module's; on an engine, the engine's namespace
+    key = "_pytest_particles_here"
+    counts, children = book_pi.streams(10_007, np.random.SeedSequence(4))
+    points, _ = system(301, seed=5)
+    matrix = pp.distance_matrix(points, backend="cython")
+    for built in (True, False):
+        if not built:  # an engine whose pytest_particles has no compiled extensions
+            for module in (evolution, distance, book_pi):
+                monkeypatch.setattr(module, "_compiled", Extension("_not_built"))
+        monkeypatch.setitem(namespace, key, np.column_stack([r, ang_speed]))
+        kernel, _ = engine.evolve_scattered(key, 1e-5, 300)
+        assert kernel == ("cython" if built else "numpy")
+        np.testing.assert_array_equal(namespace[key], pp.evolve(r, ang_speed, 0.003, backend=kernel))
+        for a, b in [(0, 301), (0, 150), (150, 301), (300, 301)]:  # rows of one engine, at the start, middle, end
+            np.testing.assert_array_equal(engine.distance_rows(points, a, b), matrix[a:b])
+    engine.discard_names(key)
+    assert key not in namespace
+    monkeypatch.undo()
+    assert engine.count_hits(counts, children) == book_pi.pi_numpy(10_007, np.random.SeedSequence(4))
+    monkeypatch.setattr(book_pi, "_compiled", Extension("_not_built"))
+    with pytest.raises(ImportError, match=r"compiled extension pytest_particles._not_built is not built"):
+        engine.count_hits(counts, children)
+
+
+def _needs_a_missing_module():
+    import pytest_particles_nowhere  # noqa: F401
+
+
+_needs_a_missing_module.__module__ = "__main__"  # run in the engine's namespace
+
+
+@pytest.mark.timeout(120)
+def test_engine_that_cannot_import_the_work_is_a_cluster_error(local):
+    view = local.client.direct_view(targets=local.engine_ids())
+    with pytest.raises(cluster.ClusterError, match=r"an ipyparallel engine could not run the work: it cannot import "
+                                                   r"what the work needs \(No module named 'pytest_particles_nowhere'\)"
+                                                   r"; install it in the environment the engines run in"):
+        cluster.wait(cluster.submit("run the work", lambda: view.apply_async(_needs_a_missing_module)),
+                     cluster.Deadline(60), "run the work")
+
+
+def test_the_lifecycle_knows_no_kernel_and_old_names_still_import():
+    script = (
+        "import sys, pytest_particles.cluster as c\n"
+        "assert not [m for m in sys.modules if m.startswith('pytest_particles.book')], 'it imports the book'\n"
+        "from pytest_particles.book import cluster as b\n"
+        "assert c.scatter_evolve_gather is b.scatter_evolve_gather and c.RETRIES == b.RETRIES  # its old names\n"
+        "assert 'ipyparallel' not in sys.modules and 'zmq' not in sys.modules\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert {b.kind for k in pp.KERNELS for b in pp.backends(k) if b.name == "ipyparallel"} == {"distributed"}
 
 
 # --- faults: dead engines, dead controllers --------------------------------------------------
