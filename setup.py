@@ -4,6 +4,11 @@ OpenMP is detected by compiling a tiny ``#pragma omp parallel`` program (the
 scikit-learn way).  When the compiler refuses it, the extensions are built
 serially and the ``openmp`` backends report themselves unavailable.  Set
 ``PYTEST_PARTICLES_NO_OPENMP=1`` to force the serial build.
+
+The hot loops of src/_simd_kernels.h are built as GCC target_clones (AVX-512,
+AVX2, baseline; one picked at load time) where the compiler and C library allow
+it (the header's guard); ``PYTEST_PARTICLES_NO_CLONES=1`` forces the one plain
+path.  The Cython directives are in each .pyx file's header comment.
 """
 
 import os
@@ -21,20 +26,17 @@ OPENMP_FLAG = "-fopenmp"
 # -ffp-contract=off: no fused multiply-add, so compiled kernels round exactly
 # as NumPy does and backends can be compared bit for bit on any CPU.
 BASE_FLAGS = ["-O3", "-ffp-contract=off", "-fno-math-errno"]
-DIRECTIVES = {
-    "language_level": 3,
-    "boundscheck": False,
-    "wraparound": False,
-    "cdivision": True,
-    "initializedcheck": False,
-}
 # Every src/NAME.pyx becomes the private module pytest_particles.NAME.
 MODULES = sorted(os.path.splitext(name)[0] for name in os.listdir("src") if name.endswith(".pyx"))
 
 
+def _env_flag(name):
+    return os.environ.get(name, "") not in ("", "0")
+
+
 def openmp_supported(compiler):
     """Return True when ``compiler`` builds and links an OpenMP program."""
-    if os.environ.get("PYTEST_PARTICLES_NO_OPENMP", "") not in ("", "0"):
+    if _env_flag("PYTEST_PARTICLES_NO_OPENMP"):
         return False
     code = textwrap.dedent(
         """
@@ -62,7 +64,7 @@ def openmp_supported(compiler):
 
 
 class BuildExt(build_ext):
-    """build_ext that adds -fopenmp only where the compiler supports it."""
+    """build_ext that adds -fopenmp only where the compiler supports it, and the no-clones switch."""
 
     def build_extensions(self):
         use_openmp = openmp_supported(self.compiler)
@@ -74,9 +76,11 @@ class BuildExt(build_ext):
             )
             print("*** pytest-particles: building WITHOUT OpenMP ***", file=sys.stderr)
         extra = [OPENMP_FLAG] if use_openmp else []
+        clones = [] if not _env_flag("PYTEST_PARTICLES_NO_CLONES") else [("PYTEST_PARTICLES_NO_CLONES", "1")]
         for ext in self.extensions:
             ext.extra_compile_args = BASE_FLAGS + extra
             ext.extra_link_args = extra
+            ext.define_macros = ext.define_macros + clones
         super().build_extensions()
 
 
@@ -91,6 +95,6 @@ extensions = [
 ]
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, include_path=["src"]),
+    ext_modules=cythonize(extensions, include_path=["src"]),
     cmdclass={"build_ext": BuildExt},
 )

@@ -1,3 +1,4 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """The Euler scheme's closed form: n steps in O(1) per particle, serial and OpenMP.
 
 With h = timestep, s = ang_speed and d = s * h, each explicit Euler step moves a
@@ -53,6 +54,7 @@ rounding error grows with the step count.
 from cython.parallel cimport prange
 from libc.math cimport atan2, cos, fabs, hypot, ilogb, ldexp, sin, sqrt
 
+cimport _checks as check
 from _openmp cimport PP_OPENMP
 
 OPENMP = bool(PP_OPENMP)
@@ -278,34 +280,41 @@ cdef void _advance(double* x, double* y, double d, Py_ssize_t n) noexcept nogil:
         y[0] = rn * (ex * sn + ey * c)
 
 
-def turn(double a, Py_ssize_t n):
+cdef Py_ssize_t MAX_STEPS = (<Py_ssize_t> 1) << 62  # _from_count and the reduction hold up to here
+
+
+def turn(a, n):
     """S(a, n) = sum_{k=0}^{n-1} atan(1 / sqrt(a + k)) in O(1), for a float a >= 0 and 0 <= n <= 2**62.
 
     Returns the float nearest the double-double result (the backend keeps both parts).
     """
+    cdef double base = check.real(a, "a")
+    cdef Py_ssize_t count
     cdef dd value
-    if not a >= 0:
-        raise ValueError(f"a must be a number >= 0; got {a!r}")
-    if not 0 <= n <= (<Py_ssize_t> 1) << 62:
-        raise ValueError(f"n must be an int from 0 to 2**62; got {n}")
-    value.hi = a
+    if not base >= 0:
+        raise ValueError(f"a must be a number >= 0; got {base!r}")
+    count = check.whole(n, "n", 0, MAX_STEPS, "from 0 to 2**62")
+    value.hi = base
     value.lo = 0.0
-    value = _turn(value, 1.0, a, n)
+    value = _turn(value, 1.0, base, count)
     return value.hi + value.lo
 
 
-def c_analytic(double[:, ::1] r, const double[::1] ang_speed, double timestep, Py_ssize_t nsteps,
-               int workers=1):
+def c_analytic(r, ang_speed, timestep, nsteps, workers=1):
     """Advance positions ``r`` (N, 2) in place by ``nsteps`` Euler steps, in closed form.
 
     Particles are shared among ``workers`` OpenMP threads when there are at
     least PARALLEL_MIN per thread; every particle is computed by the same code
     either way, so the result does not depend on ``workers``.
     """
-    cdef Py_ssize_t i, n = r.shape[0]
-    cdef int threads = workers
-    if threads < 1:
-        threads = 1
+    cdef double[:, ::1] positions = check.doubles2_out(r, "r")
+    check.shape2("r", positions.shape[0], positions.shape[1], -1, 2, "(N, 2)")
+    cdef Py_ssize_t i, n = positions.shape[0]
+    cdef const double[::1] speeds = check.doubles1(ang_speed, "ang_speed")
+    check.shape1("ang_speed", speeds.shape[0], n, "(N,)", ", one per row of r")
+    cdef double step = check.real(timestep, "timestep")
+    cdef Py_ssize_t steps = check.whole(nsteps, "nsteps", 0, MAX_STEPS, "from 0 to 2**62")
+    cdef int threads = check.workers_count(workers)
     if n < PARALLEL_MIN * 2:
         threads = 1
     elif n < PARALLEL_MIN * threads:
@@ -313,7 +322,7 @@ def c_analytic(double[:, ::1] r, const double[::1] ang_speed, double timestep, P
     if threads == 1 or not PP_OPENMP:
         with nogil:
             for i in range(n):
-                _advance(&r[i, 0], &r[i, 1], timestep * ang_speed[i], nsteps)
+                _advance(&positions[i, 0], &positions[i, 1], step * speeds[i], steps)
     else:
         for i in prange(n, nogil=True, num_threads=threads, schedule="static"):
-            _advance(&r[i, 0], &r[i, 1], timestep * ang_speed[i], nsteps)
+            _advance(&positions[i, 0], &positions[i, 1], step * speeds[i], steps)

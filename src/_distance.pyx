@@ -1,3 +1,4 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Compiled distance matrix, serial and OpenMP; D[i, j] = sqrt(dx**2 + dy**2).
 
 ``c_distance_matrix`` and ``omp_distance_matrix`` are the book's loop over
@@ -26,10 +27,14 @@ computes whole rows (N = 10000, one Zen 4 core, AVX-512 clone: rows 65 ms,
 tiles 83 ms).  Same bits either way.
 
 The tiled kernels take the points as ``xy`` (2, N): x and y each contiguous.
+Every entry point checks its arguments first (_checks.pxd, O(1)); the loops run unchecked.
 """
 from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
 
+from cpython.pyport cimport PY_SSIZE_T_MAX
+
+cimport _checks as check
 from _openmp cimport PP_OPENMP
 
 OPENMP = bool(PP_OPENMP)
@@ -51,6 +56,11 @@ cdef extern from "_simd_kernels.h" nogil:
                      Py_ssize_t tile, Py_ssize_t aliasing) noexcept
     # true when the vectorized (AVX2 or AVX-512) clones run: whole rows beat the tiles there
     bint pp_rows_are_faster() noexcept
+    const int PP_MULTIVERSIONED
+
+# True when the hot loops of _simd_kernels.h were built as GCC target_clones (AVX-512, AVX2 and
+# baseline, one picked by the loader); False for the one plain path (see the header's guard).
+CPU_CLONES = bool(PP_MULTIVERSIONED)
 
 
 cdef inline void _row(const double[:, ::1] r, double[:, ::1] d, Py_ssize_t i) noexcept nogil:
@@ -58,19 +68,45 @@ cdef inline void _row(const double[:, ::1] r, double[:, ::1] d, Py_ssize_t i) no
     pp_row_interleaved(&r[0, 0], r.shape[1], &d[i, 0], r.shape[0], i)
 
 
-def c_distance_matrix(const double[:, ::1] r, double[:, ::1] out):
+cdef inline const double[:, ::1] _points(object r):
+    """``r`` as (N, 2) points, checked."""
+    cdef const double[:, ::1] view = check.doubles2(r, "r")
+    check.shape2("r", view.shape[0], view.shape[1], -1, 2, "(N, 2)")
+    return view
+
+
+cdef inline const double[:, ::1] _columns(object xy):
+    """``xy`` as (2, N) points (x then y, each contiguous), checked."""
+    cdef const double[:, ::1] view = check.doubles2(xy, "xy")
+    check.shape2("xy", view.shape[0], view.shape[1], 2, -1, "(2, N)")
+    return view
+
+
+cdef inline double[:, ::1] _matrix(object out, Py_ssize_t n, str note):
+    """``out`` as the writable (N, N) matrix of ``n`` points, checked; ``note`` names the points."""
+    cdef double[:, ::1] view = check.doubles2_out(out, "out")
+    check.shape2("out", view.shape[0], view.shape[1], n, n, "(N, N)", note)
+    return view
+
+
+def c_distance_matrix(r, out):
     """Fill ``out`` (N, N) with the distances between the points ``r`` (N, 2)."""
+    cdef const double[:, ::1] points = _points(r)
+    cdef double[:, ::1] d = _matrix(out, points.shape[0], " for the N points of r")
     cdef Py_ssize_t i
     with nogil:
-        for i in range(r.shape[0]):
-            _row(r, out, i)
+        for i in range(points.shape[0]):
+            _row(points, d, i)
 
 
-def omp_distance_matrix(const double[:, ::1] r, double[:, ::1] out, int workers):
+def omp_distance_matrix(r, out, workers):
     """Same as :func:`c_distance_matrix`, rows shared among ``workers`` OpenMP threads."""
+    cdef const double[:, ::1] points = _points(r)
+    cdef double[:, ::1] d = _matrix(out, points.shape[0], " for the N points of r")
+    cdef int threads = check.workers_count(workers)
     cdef Py_ssize_t i
-    for i in prange(r.shape[0], nogil=True, num_threads=workers, schedule="static"):
-        _row(r, out, i)
+    for i in prange(points.shape[0], nogil=True, num_threads=threads, schedule="static"):
+        _row(points, d, i)
 
 
 cdef inline void _distances(const double *x, const double *y, Py_ssize_t i, double *out,
@@ -89,23 +125,28 @@ cdef inline void _tile_row(const double *x, const double *y, double *d, Py_ssize
     pp_tile_row(x, y, d, n, i0, TILE, ALIASING)
 
 
-def blocked_distance_matrix(const double[:, ::1] xy, double[:, ::1] out, int workers):
+def blocked_distance_matrix(xy, out, workers):
     """Fill ``out`` (N, N) from the points ``xy`` (2, N), each pair computed once (unless N % ALIASING == 0).
 
     Rows of tiles are shared among ``workers`` OpenMP threads, largest first; whole rows,
     evenly, where the kernel computes rows.
     """
-    cdef Py_ssize_t n = xy.shape[1], tiles = (n + TILE - 1) // TILE, t, page, i
+    cdef const double[:, ::1] points = _columns(xy)
+    cdef Py_ssize_t n = points.shape[1], tiles = (n + TILE - 1) // TILE, t, page, i
+    cdef double[:, ::1] matrix = _matrix(out, n, " for the N points of xy")
+    cdef int threads = check.workers_count(workers)
     cdef Py_ssize_t pages = (n * n + PAGE - 1) // PAGE
-    cdef const double *x = &xy[0, 0]
-    cdef const double *y = &xy[1, 0]
-    cdef double *d = &out[0, 0]
+    if n == 0:
+        return
+    cdef const double *x = &points[0, 0]
+    cdef const double *y = &points[1, 0]
+    cdef double *d = &matrix[0, 0]
     if n % ALIASING == 0 or pp_rows_are_faster():
         # Whole rows, split evenly (as the row loop): each thread first touches the pages it writes.
-        for i in prange(n, nogil=True, num_threads=workers, schedule="static"):
+        for i in prange(n, nogil=True, num_threads=threads, schedule="static"):
             _distances(x, y, i, d + i * n, 0, n)
         return
-    with nogil, parallel(num_threads=workers):
+    with nogil, parallel(num_threads=threads):
         # First touch, split evenly: the column strip of the first tile row reaches every
         # page, so a fresh matrix would otherwise be faulted in (and zeroed) by one thread.
         for page in prange(pages, schedule="static"):
@@ -114,14 +155,28 @@ def blocked_distance_matrix(const double[:, ::1] xy, double[:, ::1] out, int wor
             _tile_row(x, y, d, n, t * TILE)
 
 
-def distance_rows(const double[:, ::1] xy, Py_ssize_t start, double[:, ::1] out, int workers):
+def distance_rows(xy, start, out, workers):
     """Fill ``out`` (M, N) with rows ``start`` to ``start + M`` of the distance matrix of ``xy`` (2, N)."""
-    cdef Py_ssize_t n = xy.shape[1], m = out.shape[0], k
-    cdef const double *x = &xy[0, 0]
-    cdef const double *y = &xy[1, 0]
-    cdef double *d = &out[0, 0]
-    for k in prange(m, nogil=True, num_threads=workers, schedule="static"):
-        _distances(x, y, start + k, d + k * n, 0, n)
+    cdef const double[:, ::1] points = _columns(xy)
+    cdef Py_ssize_t n = points.shape[1], k
+    cdef double[:, ::1] block = check.doubles2_out(out, "out")
+    check.shape2("out", block.shape[0], block.shape[1], -1, n, "(M, N)", " for the N points of xy, M <= N")
+    cdef Py_ssize_t m = block.shape[0]
+    if m > n:
+        raise ValueError(f"out must have shape (M, N) with M <= N = {n} (rows of the N points of xy); "
+                         f"got shape ({m}, {n})")
+    cdef Py_ssize_t first = check.whole(start, "start", 0, PY_SSIZE_T_MAX, ">= 0")
+    if first > n - m:
+        raise ValueError(f"start must be an int from 0 to N - M = {n - m} (out holds M = {m} of the N = {n} rows); "
+                         f"got {first}")
+    cdef int threads = check.workers_count(workers)
+    if m == 0:
+        return
+    cdef const double *x = &points[0, 0]
+    cdef const double *y = &points[1, 0]
+    cdef double *d = &block[0, 0]
+    for k in prange(m, nogil=True, num_threads=threads, schedule="static"):
+        _distances(x, y, first + k, d + k * n, 0, n)
 
 
 cdef extern from *:
@@ -147,14 +202,20 @@ cdef extern from *:
                           double xi, double yi) noexcept nogil
 
 
-def nearest_neighbor_distances(const double[:, ::1] xy, double[::1] out, int workers):
+def nearest_neighbor_distances(xy, out, workers):
     """Fill ``out`` (N,) with each point's distance to its nearest other point; O(N) memory.
 
     sqrt is correctly rounded and monotonic, so sqrt(min(s)) == min(sqrt(s)) exactly:
     the result equals the smallest off-diagonal entry of each row of the full matrix.
     """
-    cdef Py_ssize_t n = xy.shape[1], i
-    cdef const double *x = &xy[0, 0]
-    cdef const double *y = &xy[1, 0]
-    for i in prange(n, nogil=True, num_threads=workers, schedule="static"):
-        out[i] = sqrt(min(pp_min_squared(x, y, 0, i, x[i], y[i]), pp_min_squared(x, y, i + 1, n, x[i], y[i])))
+    cdef const double[:, ::1] points = _columns(xy)
+    cdef Py_ssize_t n = points.shape[1], i
+    cdef double[::1] nearest = check.doubles1_out(out, "out")
+    check.shape1("out", nearest.shape[0], n, "(N,)", " for the N points of xy")
+    cdef int threads = check.workers_count(workers)
+    if n == 0:
+        return
+    cdef const double *x = &points[0, 0]
+    cdef const double *y = &points[1, 0]
+    for i in prange(n, nogil=True, num_threads=threads, schedule="static"):
+        nearest[i] = sqrt(min(pp_min_squared(x, y, 0, i, x[i], y[i]), pp_min_squared(x, y, i + 1, n, x[i], y[i])))

@@ -1,3 +1,4 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Compiled particle simulator: the book's explicit Euler step, serial and OpenMP.
 
 Particles are taken in blocks of BLOCK; each block is copied into local x and
@@ -7,9 +8,13 @@ while the block stays in L1 cache for all steps.  The serial and OpenMP
 kernels share the block code, so their results are identical.  The block code
 is C (_simd_kernels.h), built for AVX-512, AVX2 and baseline x86-64 with the
 best chosen for the CPU at load time; all three round alike (no FMA).
+Every entry point checks its arguments first (_checks.pxd, O(1)); the loops run unchecked.
 """
 from cython.parallel cimport prange
 
+from cpython.pyport cimport PY_SSIZE_T_MAX
+
+cimport _checks as check
 from _openmp cimport PP_OPENMP
 
 OPENMP = bool(PP_OPENMP)
@@ -21,6 +26,11 @@ cdef extern from "_simd_kernels.h" nogil:
     # and chosen for the CPU at load time (one dispatch per block); same bits in each.
     void pp_evolve_block(double *r, Py_ssize_t stride, const double *ang_speed, double timestep,
                          Py_ssize_t nsteps, Py_ssize_t start, Py_ssize_t size) noexcept
+    const int PP_MULTIVERSIONED
+
+# True when the hot loops of _simd_kernels.h were built as GCC target_clones (AVX-512, AVX2 and
+# baseline, one picked by the loader); False for the one plain path (see the header's guard).
+CPU_CLONES = bool(PP_MULTIVERSIONED)
 
 
 cdef inline void _evolve_block(double[:, ::1] r, const double[::1] ang_speed, double timestep,
@@ -30,20 +40,42 @@ cdef inline void _evolve_block(double[:, ::1] r, const double[::1] ang_speed, do
                     min(size, r.shape[0] - start))
 
 
-def c_evolve(double[:, ::1] r, const double[::1] ang_speed, double timestep, Py_ssize_t nsteps):
+cdef inline double[:, ::1] _positions(object r):
+    """``r`` as writable (N, 2) positions, checked."""
+    cdef double[:, ::1] view = check.doubles2_out(r, "r")
+    check.shape2("r", view.shape[0], view.shape[1], -1, 2, "(N, 2)")
+    return view
+
+
+cdef inline const double[::1] _speeds(object ang_speed, Py_ssize_t n):
+    """``ang_speed`` as (N,) speeds, one per particle of ``r``, checked."""
+    cdef const double[::1] view = check.doubles1(ang_speed, "ang_speed")
+    check.shape1("ang_speed", view.shape[0], n, "(N,)", ", one per row of r")
+    return view
+
+
+def c_evolve(r, ang_speed, timestep, nsteps):
     """Advance positions ``r`` (N, 2) in place by ``nsteps`` Euler steps of ``timestep``."""
-    cdef Py_ssize_t block, nblocks = (r.shape[0] + BLOCK - 1) // BLOCK
+    cdef double[:, ::1] positions = _positions(r)
+    cdef const double[::1] speeds = _speeds(ang_speed, positions.shape[0])
+    cdef double step = check.real(timestep, "timestep")
+    cdef Py_ssize_t steps = check.whole(nsteps, "nsteps", 0, PY_SSIZE_T_MAX, ">= 0")
+    cdef Py_ssize_t block, nblocks = (positions.shape[0] + BLOCK - 1) // BLOCK
     with nogil:
         for block in range(nblocks):
-            _evolve_block(r, ang_speed, timestep, nsteps, block * BLOCK, BLOCK)
+            _evolve_block(positions, speeds, step, steps, block * BLOCK, BLOCK)
 
 
-def omp_evolve(double[:, ::1] r, const double[::1] ang_speed, double timestep, Py_ssize_t nsteps,
-               int workers):
+def omp_evolve(r, ang_speed, timestep, nsteps, workers):
     """Same as :func:`c_evolve`, blocks of particles shared among ``workers`` OpenMP threads."""
-    cdef Py_ssize_t n = r.shape[0], block
+    cdef double[:, ::1] positions = _positions(r)
+    cdef const double[::1] speeds = _speeds(ang_speed, positions.shape[0])
+    cdef double step = check.real(timestep, "timestep")
+    cdef Py_ssize_t steps = check.whole(nsteps, "nsteps", 0, PY_SSIZE_T_MAX, ">= 0")
+    cdef int threads = check.workers_count(workers)
+    cdef Py_ssize_t n = positions.shape[0], block
     # blocks small enough that every thread gets work, never larger than BLOCK
-    cdef Py_ssize_t size = max(1, min(<Py_ssize_t> BLOCK, (n + workers - 1) // workers))
+    cdef Py_ssize_t size = max(1, min(<Py_ssize_t> BLOCK, (n + threads - 1) // threads))
     cdef Py_ssize_t nblocks = (n + size - 1) // size
-    for block in prange(nblocks, nogil=True, num_threads=workers, schedule="dynamic"):
-        _evolve_block(r, ang_speed, timestep, nsteps, block * size, size)
+    for block in prange(nblocks, nogil=True, num_threads=threads, schedule="dynamic"):
+        _evolve_block(positions, speeds, step, steps, block * size, size)

@@ -1,9 +1,12 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Compiled Monte Carlo pi over NumPy bit generators, serial and OpenMP, and over
 inline counter-based SplitMix64 streams (the ``splitmix`` backend, below).
 
 Each stream is a NumPy BitGenerator; a sample draws x then y with
 ``next_double`` exactly as ``Generator.random((n, 2))`` does, so these
 kernels count the same hits as the NumPy backend for the same streams.
+Every entry point checks its arguments first (_checks.pxd, O(1) but for the list of
+generators, read once anyway); the loops run unchecked.
 """
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
@@ -11,6 +14,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t, uint64_t
 from numpy.random cimport bitgen_t
 
+cimport _checks as check
 from _openmp cimport PP_OPENMP
 
 OPENMP = bool(PP_OPENMP)
@@ -27,37 +31,46 @@ cdef inline int64_t _count(bitgen_t *rng, int64_t n) noexcept nogil:
     return hits
 
 
-cdef int64_t _count_streams(list bit_generators, const int64_t[::1] counts, bint parallel,
-                            int workers) except -1:
-    cdef Py_ssize_t s, n = len(bit_generators)
+cdef int64_t _count_streams(list bit_generators, object counts, bint parallel, int workers) except -1:
+    cdef const int64_t[::1] samples = check.int64s(counts, "counts")
+    cdef tuple generators = tuple(bit_generators)  # holds them while their states are in use, whatever the list does
+    cdef Py_ssize_t s, n = len(generators)
     cdef int64_t hits = 0
+    cdef bitgen_t **rngs
+    check.shape1("counts", samples.shape[0], n, "(S,)", ", one per bit generator")
     # keep the pointers in a buffer the threads can read without the GIL
-    cdef bitgen_t **rngs = <bitgen_t **> PyMem_Malloc(max(n, 1) * sizeof(bitgen_t *))
+    rngs = <bitgen_t **> PyMem_Malloc(max(n, 1) * sizeof(bitgen_t *))
     if rngs == NULL:
         raise MemoryError()
     try:
         for s in range(n):
-            rngs[s] = <bitgen_t *> PyCapsule_GetPointer(bit_generators[s].capsule, "BitGenerator")
+            generator = generators[s]
+            try:
+                rngs[s] = <bitgen_t *> PyCapsule_GetPointer(generator.capsule, "BitGenerator")
+            except (AttributeError, TypeError, ValueError):
+                raise TypeError(f"bit_generators[{s}] must be a numpy BitGenerator such as numpy.random.PCG64; "
+                                f"got {type(generator).__name__}") from None
         if parallel:
             for s in prange(n, nogil=True, num_threads=workers, schedule="dynamic"):
-                hits += _count(rngs[s], counts[s])
+                hits += _count(rngs[s], samples[s])
         else:
             with nogil:
                 for s in range(n):
-                    hits += _count(rngs[s], counts[s])
+                    hits += _count(rngs[s], samples[s])
     finally:
         PyMem_Free(rngs)
     return hits
 
 
-def c_count_hits(list bit_generators, const int64_t[::1] counts):
+def c_count_hits(list bit_generators not None, counts):
     """Hits in the unit circle: ``counts[s]`` samples from ``bit_generators[s]``."""
     return _count_streams(bit_generators, counts, False, 1)
 
 
-def omp_count_hits(list bit_generators, const int64_t[::1] counts, int workers):
+def omp_count_hits(list bit_generators not None, counts, workers):
     """Same as :func:`c_count_hits`, streams shared among ``workers`` OpenMP threads."""
-    return _count_streams(bit_generators, counts, True, workers)
+    cdef int threads = check.workers_count(workers)
+    return _count_streams(bit_generators, counts, True, threads)
 
 
 # ---------------------------------------------------------------------------
@@ -80,6 +93,11 @@ cdef extern from "_simd_kernels.h" nogil:
     double pp_unit(uint64_t z) noexcept
     # Hits of the first n samples of the stream (seed, gamma)
     int64_t pp_splitmix_hits(uint64_t seed, uint64_t gamma, int64_t n) noexcept
+    const int PP_MULTIVERSIONED
+
+# True when the hot loops of _simd_kernels.h were built as GCC target_clones (AVX-512, AVX2 and
+# baseline, one picked by the loader); False for the one plain path (see the header's guard).
+CPU_CLONES = bool(PP_MULTIVERSIONED)
 
 
 cdef inline uint64_t _mix64(uint64_t z) noexcept nogil:
@@ -92,22 +110,31 @@ cdef inline double _unit(uint64_t z) noexcept nogil:
     return pp_unit(z)
 
 
-def splitmix_count_hits(const uint64_t[::1] seeds, const uint64_t[::1] gammas, const int64_t[::1] counts,
-                        int workers):
+def splitmix_count_hits(seeds, gammas, counts, workers):
     """Hits in the unit circle: ``counts[s]`` samples of the SplitMix64 stream (seeds[s], gammas[s]).
 
     Streams are shared among ``workers`` OpenMP threads.
     """
+    cdef const uint64_t[::1] seed = check.uint64s(seeds, "seeds")
+    cdef const uint64_t[::1] gamma = check.uint64s(gammas, "gammas")
+    cdef const int64_t[::1] samples = check.int64s(counts, "counts")
+    check.shape1("gammas", gamma.shape[0], seed.shape[0], "(S,)", ", one per seed")
+    check.shape1("counts", samples.shape[0], seed.shape[0], "(S,)", ", one per seed")
+    cdef int threads = check.workers_count(workers)
     cdef Py_ssize_t s
     cdef int64_t hits = 0
-    for s in prange(counts.shape[0], nogil=True, num_threads=workers, schedule="dynamic"):
-        hits += pp_splitmix_hits(seeds[s], gammas[s], counts[s])
+    for s in prange(samples.shape[0], nogil=True, num_threads=threads, schedule="dynamic"):
+        hits += pp_splitmix_hits(seed[s], gamma[s], samples[s])
     return hits
 
 
-def splitmix_uniforms(uint64_t seed, uint64_t gamma, uint64_t start, double[::1] out):
+def splitmix_uniforms(seed, gamma, start, out):
     """Fill ``out`` with the uniforms in [0, 1) of outputs ``start, start + 1, ...`` of one stream."""
+    cdef uint64_t key = check.uint64(seed, "seed")
+    cdef uint64_t step = check.uint64(gamma, "gamma")
+    cdef uint64_t first = check.uint64(start, "start")
+    cdef double[::1] values = check.doubles1_out(out, "out")
     cdef Py_ssize_t k
     with nogil:
-        for k in range(out.shape[0]):
-            out[k] = _unit(_mix64(seed + (start + <uint64_t> k + 1) * gamma))
+        for k in range(values.shape[0]):
+            values[k] = _unit(_mix64(key + (first + <uint64_t> k + 1) * step))

@@ -13,27 +13,49 @@
  * (indirect) call costs once per block, never per element.  Cython cannot put
  * attributes on its own functions, hence this header (cdef extern from).
  *
- * Other compilers (clang, MSVC) and other architectures build the single plain
- * version of each function.
+ * Clones need GCC 12 or later (the first to accept the x86-64-v3/v4 names in
+ * target_clones: GCC PR 101696), on x86-64 Linux with glibc (the dispatch is an
+ * ifunc, which musl and other C libraries lack).  Everything else builds one plain
+ * path, compiled for whatever -march the build uses: clang (its support of these
+ * names, LLVM 18, also needs a matching __cpu_features2 in the runtime library),
+ * MSVC, musl, other architectures.  Compile with -DPYTEST_PARTICLES_NO_CLONES (or
+ * build with PYTEST_PARTICLES_NO_CLONES=1, see setup.py) to force the plain path.
+ * PP_MULTIVERSIONED says which build this is (the modules export it as CPU_CLONES).
  */
 #ifndef PP_SIMD_KERNELS_H
 #define PP_SIMD_KERNELS_H
 
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
+#include <string.h>  /* a C library header first: it defines __GLIBC__ where the library is glibc */
 #include <stddef.h>
 
-#if defined(PP_CLONES)
-/* defined by the includer (a test building one ISA level only) */
-#elif defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER) && defined(__x86_64__) \
-    && defined(__linux__) && (__GNUC__ >= 8)
+#if !defined(PYTEST_PARTICLES_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) \
+    && !defined(__INTEL_COMPILER) && __GNUC__ >= 12 && defined(__x86_64__) && defined(__linux__) \
+    && defined(__GLIBC__)
+#define PP_MULTIVERSIONED 1
 #define PP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), noinline, unused))
-#define PP_CLONES_X86 1
-#elif defined(__GNUC__)
+/* which clone runs, for the few choices that differ between them (same bits either way) */
+#define PP_CPU_AVX2 __builtin_cpu_supports("avx2")
+#define PP_CPU_AVX512DQ __builtin_cpu_supports("avx512dq")
+#else
+#define PP_MULTIVERSIONED 0
+#if defined(__GNUC__)
 #define PP_CLONES __attribute__((unused))
 #else
 #define PP_CLONES
+#endif
+/* one path: the instruction set this file is compiled for */
+#if defined(__AVX2__)
+#define PP_CPU_AVX2 1
+#else
+#define PP_CPU_AVX2 0
+#endif
+#if defined(__AVX512DQ__)
+#define PP_CPU_AVX512DQ 1
+#else
+#define PP_CPU_AVX512DQ 0
+#endif
 #endif
 
 typedef ptrdiff_t pp_ssize_t;
@@ -115,13 +137,11 @@ static int64_t pp_splitmix_hits(uint64_t seed, uint64_t gamma, int64_t n)
 {
     int64_t k, hits = 0;
     uint64_t counter = seed + gamma, step = 2 * gamma;
-#if defined(PP_CLONES_X86)
-    /* exactly when the x86-64-v3 (AVX2) clone runs: no int64 -> double vector conversion */
-    if (__builtin_cpu_supports("avx2") && !__builtin_cpu_supports("avx512dq")) {
+    /* AVX2 without AVX-512DQ (the x86-64-v3 clone): no int64 -> double vector conversion */
+    if (PP_CPU_AVX2 && !PP_CPU_AVX512DQ) {
         PP_SPLITMIX_LOOP(pp_centered_split)
         return hits;
     }
-#endif
     PP_SPLITMIX_LOOP(pp_centered)
     return hits;
 }
@@ -223,11 +243,7 @@ static inline void pp_pairs(const double *x, const double *y, double *d, pp_ssiz
    are the same bits either way. */
 static inline int pp_rows_are_faster(void)
 {
-#if defined(PP_CLONES_X86)
-    return __builtin_cpu_supports("avx2");  /* exactly when a v3 or v4 clone runs */
-#else
-    return 0;
-#endif
+    return PP_CPU_AVX2;  /* a v3 or v4 clone runs, or the one path is built for AVX2 */
 }
 
 /* The tiles of rows [i0, i0 + tile) on and right of the diagonal, with their mirrors;
