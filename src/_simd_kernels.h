@@ -30,33 +30,7 @@
 #include <string.h>  /* a C library header first: it defines __GLIBC__ where the library is glibc */
 #include <stddef.h>
 
-#if !defined(PYTEST_PARTICLES_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) \
-    && !defined(__INTEL_COMPILER) && __GNUC__ >= 12 && defined(__x86_64__) && defined(__linux__) \
-    && defined(__GLIBC__)
-#define PP_MULTIVERSIONED 1
-#define PP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"), noinline, unused))
-/* which clone runs, for the few choices that differ between them (same bits either way) */
-#define PP_CPU_AVX2 __builtin_cpu_supports("avx2")
-#define PP_CPU_AVX512DQ __builtin_cpu_supports("avx512dq")
-#else
-#define PP_MULTIVERSIONED 0
-#if defined(__GNUC__)
-#define PP_CLONES __attribute__((unused))
-#else
-#define PP_CLONES
-#endif
-/* one path: the instruction set this file is compiled for */
-#if defined(__AVX2__)
-#define PP_CPU_AVX2 1
-#else
-#define PP_CPU_AVX2 0
-#endif
-#if defined(__AVX512DQ__)
-#define PP_CPU_AVX512DQ 1
-#else
-#define PP_CPU_AVX512DQ 0
-#endif
-#endif
+#include "_simd_guard.h"
 
 typedef ptrdiff_t pp_ssize_t;
 
