@@ -231,6 +231,9 @@ def test_cases_and_their_smaller_versions():
         (["bench", "--size", "many"], "'many'", ">= 1"),
         (["bench", "--repeat", "0"], "'0'", ">= 1"),
         (["bench", "--budget", "-1"], "'-1'", "> 0"),
+        (["bench", "--size", "1.5"], "'1.5'", "sizes must be whole numbers >= 1 (e.g. 1000 or 1e6)"),
+        (["bench", "--size", ","], "','", "expected comma-separated sizes"),
+        (["bench", "--backend", "numpy,fortran", "--kernel", "pi"], "'fortran'", "registered: "),
         (["backends", "--kernel", "bogus"], "'bogus'", "evolve"),
     ],
 )
@@ -238,6 +241,31 @@ def test_bad_arguments_are_usage_errors(capsys, args, bad, listed):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "usage:" in err and bad in err and listed in err
+    # one line naming the option: the shared parser's or the registry's message
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"pytest-particles {args[0]}: error: argument --") and bad in last and listed in last
+
+
+def test_list_options_are_the_plugins_syntax(tmp_path):
+    """--size 1e3, comma lists and repeated options, through pytest_particles.arguments like --particles-sizes."""
+    out = tmp_path / "lists.json"
+    args = ["bench", "--kernel", "pi,pi", "--kernel", "pi", "--backend", "numpy", "--backend", "numpy",
+            "--size", "1e3,2_000", "--size", "1000", "--repeat", "1", "--json", str(out)]
+    assert main(args) == 0
+    document, records = load_records(out)
+    assert [(r["kernel"], r["backend"], r["size"]) for r in records] == [("pi", "numpy", 1000), ("pi", "numpy", 2000)]
+    settings = document["settings"]
+    assert (settings["kernels"], settings["backends"], settings["sizes"]) == (["pi"], ["numpy"], [1000, 2000])
+
+
+def test_a_backend_that_cannot_run_here_is_one_line_and_exit_1(capsys, third_party):
+    third_party("evolve", "test_cli_absent", lambda r, ang_speed, timestep, nsteps: None,
+                check=lambda: "needs a [quantum] computer")
+    for command in (["profile", "evolve"], ["animate"]):
+        assert main([*command, "--backend", "test_cli_absent"]) == 1
+        (line,) = capsys.readouterr().err.strip().splitlines()
+        assert line.startswith(f"pytest-particles {command[0]}: evolve backend 'test_cli_absent' is not available "
+                               "here: needs a [quantum] computer; available: ")
 
 
 def test_bad_kernel_through_the_console_script():

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from PIL import Image, ImageSequence  # noqa: E402
 
 import pytest_particles as pp  # noqa: E402
-from pytest_particles import plots, profiling  # noqa: E402
+from pytest_particles import annotate, plots, profiling  # noqa: E402
 from pytest_particles.cli import main  # noqa: E402
 from pytest_particles.book.simulator import visualize  # noqa: E402
 
@@ -218,10 +218,12 @@ def test_profile_workload_api(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["evolv", "--backend", "python"], "argument KERNEL: unknown kernel 'evolv'; choose from evolve"),
-    (["evolve", "--backend", "fortran"], "argument --backend: unknown evolve backend 'fortran'; choose from"),
+    (["evolv", "--backend", "python"], "argument KERNEL: kernel must be one of evolve, distance_matrix, pi; "
+                                       "got 'evolv'"),
+    (["evolve", "--backend", "fortran"], "argument --backend: unknown evolve backend 'fortran'; available: "),
     (["evolve"], "the following arguments are required: --backend"),
-    (["pi", "--backend", "numpy", "--size", "0"], "argument --size: invalid size '0'"),
+    (["pi", "--backend", "numpy", "--size", "0"],
+     "argument --size: sizes must be whole numbers >= 1 (e.g. 1000 or 1e6); got '0'"),
     (["evolve", "--backend", "python", "--out", "{file}"], "argument --out: '{file}' exists and is not a folder"),
 ])
 def test_profile_command_bad_arguments(tmp_path, capsys, args, message):
@@ -229,7 +231,9 @@ def test_profile_command_bad_arguments(tmp_path, capsys, args, message):
     file.write_text("")
     args = [a.format(file=file) for a in args]
     assert main(["profile", *args]) == 2
-    assert message.format(file=file) in capsys.readouterr().err
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]  # the usage, then one line naming the option
+    assert last.startswith("pytest-particles profile: error: ") and message.format(file=file) in last
 
 
 # --------------------------------------------------------------------------- pytest-particles annotate
@@ -250,7 +254,7 @@ def test_annotate_every_pyx(tmp_path, capsys):
         row = next(line for line in text.splitlines() if line.strip().startswith(name))
         assert " yes" in row, row
     # the serial loop over blocks of particles in _evolve.pyx is white (score-0) in Cython's own HTML
-    scores = profiling.annotation_scores(out / "_evolve.html")
+    scores = annotate.annotation_scores(out / "_evolve.html")
     lines = (ROOT / "src" / "_evolve.pyx").read_text().splitlines()
     loop = next(i for i, line in enumerate(lines, 1) if "for block in range(nblocks):" in line)
     assert scores[loop] == 0 and max(scores.values()) > 0  # the def lines do call Python
@@ -265,6 +269,8 @@ def total(double[::1] x):
         s += x[i] * x[i]
     return s
 """
+
+HEADER = "# cython: boundscheck=False, wraparound=False"
 
 PYTHON_PYX = """
 def total(x):
@@ -288,19 +294,61 @@ def test_annotate_tells_a_python_loop_from_a_c_loop(tmp_path, capsys):
     assert " no " in rows["pure.pyx"] and "loop at line 5: Python at line 6 (score" in rows["pure.pyx"]
     assert " no " in rows["slow.pyx"]
     assert re.search(r"loop at line 4: Python at line 4 \(score \d+\), line 5", rows["slow.pyx"]), rows["slow.pyx"]
-    # with them (read from setup.py's DIRECTIVES, as the build uses them) the typed loop is pure C
-    (tmp_path / "setup.py").write_text('DIRECTIVES = {"boundscheck": False, "wraparound": False}\nsetup()\n')
+    # with them in the file's '# cython:' header (Cython reads it, as in the build) the typed loop is pure C
+    (src / "pure.pyx").write_text(HEADER + PURE_PYX)  # on the first line, which PURE_PYX leaves empty
     assert main(["annotate", "pure", "--src", str(src), "--out", str(out), "--check"]) == 0
     pure = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("pure.pyx"))
     assert " yes" in pure
-    assert "boundscheck=False" in (out / "index.html").read_text()
-    (loop,) = profiling.find_loops(PURE_PYX, profiling.annotation_scores(out / "pure.html"))
+    assert "boundscheck=False, wraparound=False" in (out / "index.html").read_text()
+    (loop,) = annotate.find_loops(src / "pure.pyx", annotate.annotation_scores(out / "pure.html"))
     assert (loop.start, loop.end, loop.innermost, loop.nogil, loop.pure_c) == (5, 6, True, False, True)
+    assert annotate.header_directives(src / "pure.pyx") == {"boundscheck": False, "wraparound": False}
+    assert annotate.header_directives(PYTHON_PYX) == {}
+
+
+LOOPS_PYX = """# cython: boundscheck=False
+from cython.parallel cimport prange
+
+cdef double first(double[::1] x) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(x.shape[0]):
+        x[i] += 1
+    return x[0]
+
+def second(double[:, ::1] a):
+    cdef Py_ssize_t i, j
+    for i in prange(a.shape[0], nogil=True,
+                    schedule="static"):
+        for j in range(a.shape[1]):
+            a[i, j] = 0
+    with nogil:
+        while a[0, 0] > 1:
+            a[0, 0] -= 1
+    for i in range(3):
+        a[i, 0] = i
+    else:
+        print("once")
+"""
+
+
+def test_find_loops_reads_cython_s_parse_tree():
+    """Loops, nesting and the GIL as Cython's parser sees them; a prange header and an else clause run once."""
+    scores = {6: 0, 12: 9, 13: 9, 15: 3, 20: 0, 22: 7}
+    loops = {loop.start: loop for loop in annotate.find_loops(LOOPS_PYX, scores)}
+    facts = {n: (loop.end, loop.nogil, loop.innermost, loop.hot) for n, loop in loops.items()}
+    assert facts == {6: (7, True, True, True), 12: (15, True, False, True), 14: (15, True, True, True),
+                     17: (18, True, True, True), 19: (20, False, True, True)}
+    assert loops[12].python_lines == [(15, 3)]  # not the header's two lines: paid once per prange
+    assert loops[14].python_lines == [(15, 3)] and loops[19].pure_c  # line 22, the else clause, runs once
+    assert loops[12].header.startswith("for i in prange(")
+    assert annotate.header_directives(LOOPS_PYX) == {"boundscheck": False}
+    with pytest.raises(ValueError, match="Cython cannot parse"):
+        annotate.find_loops("def broken(:\n    pass\n")
 
 
 def test_annotate_bad_arguments(tmp_path, capsys):
     assert main(["annotate", "--src", str(tmp_path), "--out", str(tmp_path / "a")]) == 2
-    assert f"argument --src: '{tmp_path}' is not a folder holding .pyx files" in capsys.readouterr().err
+    assert f"argument --src: src must be a folder holding .pyx files; got '{tmp_path}'" in capsys.readouterr().err
     assert main(["annotate", "_nope", "--out", str(tmp_path / "a")]) == 2
     assert "argument FILE: no '_nope' in" in capsys.readouterr().err
     assert not (tmp_path / "a").exists()
