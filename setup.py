@@ -55,9 +55,7 @@ def openmp_supported(compiler):
             f.write(code)
         try:
             objects = compiler.compile([source], output_dir=tmp, extra_postargs=[OPENMP_FLAG])
-            compiler.link_executable(
-                objects, "test_openmp", output_dir=tmp, extra_postargs=[OPENMP_FLAG]
-            )
+            compiler.link_executable(objects, "test_openmp", output_dir=tmp, extra_postargs=[OPENMP_FLAG])
         except Exception:  # any compiler or linker failure means "no OpenMP"
             return False
     return True

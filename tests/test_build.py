@@ -47,10 +47,16 @@ def test_portable_build_without_openmp_or_clones(tmp_path):
     pytest.importorskip("Cython")
     # build a copy of the sources, so the working tree's extensions are untouched
     work = tmp_path / "project"
-    shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns(".git", "build", "*.so", "*.c", ".venv", "__pycache__", ".asv"))
+    shutil.copytree(
+        ROOT, work, ignore=shutil.ignore_patterns(".git", "build", "*.so", "*.c", ".venv", "__pycache__", ".asv")
+    )
     env = dict(os.environ, PYTEST_PARTICLES_NO_OPENMP="1", PYTEST_PARTICLES_NO_CLONES="1")
     build = subprocess.run(
-        [sys.executable, "setup.py", "build_ext", "--inplace"], cwd=work, env=env, capture_output=True, text=True,
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=900,
     )
     assert build.returncode == 0, build.stderr[-3000:]
@@ -78,7 +84,10 @@ def test_portable_build_without_openmp_or_clones(tmp_path):
     lines = run.stdout.splitlines()
     for kernel, module in [("evolve", "_evolve"), ("distance_matrix", "_distance"), ("pi", "_pi")]:
         assert f"{kernel} pytest_particles.{module} was built without OpenMP" in lines
-    assert "error: evolve backend 'openmp' is not available here: pytest_particles._evolve was built without OpenMP" in run.stdout
+    assert (
+        "error: evolve backend 'openmp' is not available here: pytest_particles._evolve was built without OpenMP"
+        in run.stdout
+    )
     # the fallback is one plain path (no clone, no ifunc) and computes exactly what the working tree's build does
     fallback, normal = _kernel_results(work), _kernel_results(ROOT)
     assert fallback.pop("clones") == "False False False"
@@ -103,7 +112,11 @@ GUARD_CASES = [  # predefined macros of a compiler and C library -> whether the 
     ("gcc 11 (no x86-64-v3 names in target_clones)", "-D__GNUC__=11 -D__x86_64__ -D__linux__ -D__GLIBC__=2", 0),
     ("gcc 8", "-D__GNUC__=8 -D__x86_64__ -D__linux__ -D__GLIBC__=2", 0),
     ("gcc 12, musl (no __GLIBC__, no ifunc)", "-D__GNUC__=12 -D__x86_64__ -D__linux__", 0),
-    ("clang 18 (defines __GNUC__=4 and __clang__)", "-D__GNUC__=4 -D__clang__=1 -D__x86_64__ -D__linux__ -D__GLIBC__=2", 0),
+    (
+        "clang 18 (defines __GNUC__=4 and __clang__)",
+        "-D__GNUC__=4 -D__clang__=1 -D__x86_64__ -D__linux__ -D__GLIBC__=2",
+        0,
+    ),
     ("clang pretending gcc 12", "-D__GNUC__=12 -D__clang__=1 -D__x86_64__ -D__linux__ -D__GLIBC__=2", 0),
     ("icc", "-D__GNUC__=12 -D__INTEL_COMPILER=2021 -D__x86_64__ -D__linux__ -D__GLIBC__=2", 0),
     ("gcc 12, glibc, aarch64", "-D__GNUC__=12 -D__aarch64__ -D__linux__ -D__GLIBC__=2", 0),
@@ -123,8 +136,12 @@ def _gcc():
 def _compile(tmp_path, name, *flags, source=HARNESS):
     """Compile ``source`` with the build's include path and ``flags`` into tmp_path/name; its path."""
     exe = tmp_path / name
-    done = subprocess.run([_gcc(), *flags, "-I", str(ROOT / "src"), str(source), "-o", str(exe), "-lm"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [_gcc(), *flags, "-I", str(ROOT / "src"), str(source), "-o", str(exe), "-lm"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return exe
 
@@ -149,7 +166,9 @@ def _cpu_levels(tmp_path) -> dict[str, bool]:
         '#include <stdio.h>\nint main(void) { printf("%d %d\\n", __builtin_cpu_supports("x86-64-v3") != 0,'
         ' __builtin_cpu_supports("x86-64-v4") != 0); return 0; }\n'
     )
-    done = subprocess.run([_gcc(), str(probe), "-o", str(tmp_path / "levels")], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [_gcc(), str(probe), "-o", str(tmp_path / "levels")], capture_output=True, text=True, timeout=120
+    )
     if done.returncode != 0:  # GCC < 12 does not know the level names
         pytest.skip(f"this gcc cannot test x86-64 levels: {done.stderr.strip()[:200]}")
     v3, v4 = subprocess.run([str(tmp_path / "levels")], capture_output=True, text=True, check=True).stdout.split()
@@ -174,8 +193,12 @@ def _differences(a: dict, b: dict) -> list[str]:
 @pytest.mark.parametrize("label, macros, cloned", GUARD_CASES, ids=[case[0] for case in GUARD_CASES])
 def test_clone_guard_admits_only_gcc_12_with_glibc_on_x86_64_linux(tmp_path, label, macros, cloned):
     # the guard preprocessed as each compiler and C library would see it (-undef: none of this gcc's own macros)
-    done = subprocess.run([_gcc(), "-undef", "-E", "-dM", *macros.split(), "-x", "c", str(ROOT / "src" / "_simd_guard.h")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [_gcc(), "-undef", "-E", "-dM", *macros.split(), "-x", "c", str(ROOT / "src" / "_simd_guard.h")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     defines = dict(line.split(" ", 2)[1:] for line in done.stdout.splitlines() if line.count(" ") >= 2)
     assert defines["PP_MULTIVERSIONED"] == str(cloned), label
@@ -197,7 +220,9 @@ def test_each_cpu_path_gives_the_same_bits(tmp_path):
     # the build as setup.py makes it: clones picked by the loader where the guard allows them, else the one path
     dispatched = _run(_compile(tmp_path, "dispatched", *FLAGS))
     assert _differences(baseline, dispatched) == []
-    gcc_major = int(subprocess.run([_gcc(), "-dumpversion"], capture_output=True, text=True, check=True).stdout.split(".")[0])
+    gcc_major = int(
+        subprocess.run([_gcc(), "-dumpversion"], capture_output=True, text=True, check=True).stdout.split(".")[0]
+    )
     cloned = gcc_major >= 12 and sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
     assert dispatched["multiversioned"] == [str(int(cloned))]
     # and the installed extension modules, on the same inputs
@@ -234,15 +259,24 @@ def test_fp_contract_off_keeps_fused_multiply_add_out(tmp_path):
     asm = {}
     for contract in ("off", "fast"):
         flags = [f if f != "-ffp-contract=off" else f"-ffp-contract={contract}" for f in FLAGS]
-        asm[contract] = _compile(tmp_path, f"{contract}.s", *flags, "-march=x86-64-v3", "-DPYTEST_PARTICLES_NO_CLONES",
-                                 "-S").read_text()
+        asm[contract] = _compile(
+            tmp_path, f"{contract}.s", *flags, "-march=x86-64-v3", "-DPYTEST_PARTICLES_NO_CLONES", "-S"
+        ).read_text()
     assert not FMA.search(asm["off"])
     assert FMA.search(asm["fast"])  # so the scan above could see one: GCC fuses these loops when allowed to
     if not _cpu_levels(tmp_path)["x86-64-v3"]:
         pytest.skip("this CPU has no AVX2/FMA (x86-64-v3): the fused build cannot run here")
     baseline = _run(_compile(tmp_path, "x86-64", *FLAGS, "-march=x86-64", "-DPYTEST_PARTICLES_NO_CLONES"))
-    fused = _run(_compile(tmp_path, "fused", *[f for f in FLAGS if f != "-ffp-contract=off"], "-ffp-contract=fast",
-                          "-march=x86-64-v3", "-DPYTEST_PARTICLES_NO_CLONES"))
+    fused = _run(
+        _compile(
+            tmp_path,
+            "fused",
+            *[f for f in FLAGS if f != "-ffp-contract=off"],
+            "-ffp-contract=fast",
+            "-march=x86-64-v3",
+            "-DPYTEST_PARTICLES_NO_CLONES",
+        )
+    )
     # a fused x*x + y*y is rounded once instead of twice: over 30,000 steps some result must differ
     assert any(part.startswith("evolve[") for part in _differences(baseline, fused))
 
@@ -258,6 +292,7 @@ def test_installed_modules_hold_no_fused_multiply_add():
     modules = sorted(Path(pytest_particles.__file__).parent.glob("_*.so"))
     assert modules, "the compiled modules are not built"
     for module in modules:
-        code = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(module)], capture_output=True, text=True,
-                              timeout=300, check=True).stdout
+        code = subprocess.run(
+            [objdump, "-d", "--no-show-raw-insn", str(module)], capture_output=True, text=True, timeout=300, check=True
+        ).stdout
         assert not FMA.search(code), f"{module.name}: {FMA.search(code).group(0)}"
