@@ -111,15 +111,20 @@ def kill_later(pid, condition=lambda: True, delay=0.0, timeout=60):
 # --- availability and lifecycle --------------------------------------------------------------
 
 
-def test_importing_the_package_imports_neither_ipyparallel_nor_zmq():
+def test_importing_imports_neither_ipyparallel_nor_zmq_and_the_lifecycle_knows_no_kernel():
     script = (
-        "import sys, pytest_particles as pp\n"
+        "import sys, pytest_particles.cluster as c\n"
+        "assert not [m for m in sys.modules if m.startswith('pytest_particles.book')], 'it imports the book'\n"
+        "import pytest_particles as pp\n"
         "reasons = [b.reason for k in pp.KERNELS for b in pp.backends(k) if b.name == 'ipyparallel']\n"
         "assert len(reasons) == 3 and all('no ipyparallel cluster is connected' in r for r in reasons), reasons\n"
+        "from pytest_particles.book import cluster as b\n"
+        "assert c.scatter_evolve_gather is b.scatter_evolve_gather and c.RETRIES == b.RETRIES  # its old names\n"
         "assert 'ipyparallel' not in sys.modules and 'zmq' not in sys.modules\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+    assert {b.kind for k in pp.KERNELS for b in pp.backends(k) if b.name == "ipyparallel"} == {"distributed"}
 
 
 def test_unavailable_without_a_cluster_says_how_to_get_one(no_cluster):
@@ -314,19 +319,6 @@ def test_engine_that_cannot_import_the_work_is_a_cluster_error(local):
                                                    r"; install it in the environment the engines run in"):
         cluster.wait(cluster.submit("run the work", lambda: view.apply_async(_needs_a_missing_module)),
                      cluster.Deadline(60), "run the work")
-
-
-def test_the_lifecycle_knows_no_kernel_and_old_names_still_import():
-    script = (
-        "import sys, pytest_particles.cluster as c\n"
-        "assert not [m for m in sys.modules if m.startswith('pytest_particles.book')], 'it imports the book'\n"
-        "from pytest_particles.book import cluster as b\n"
-        "assert c.scatter_evolve_gather is b.scatter_evolve_gather and c.RETRIES == b.RETRIES  # its old names\n"
-        "assert 'ipyparallel' not in sys.modules and 'zmq' not in sys.modules\n"
-    )
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr
-    assert {b.kind for k in pp.KERNELS for b in pp.backends(k) if b.name == "ipyparallel"} == {"distributed"}
 
 
 # --- faults: dead engines, dead controllers --------------------------------------------------

@@ -49,9 +49,10 @@ def checked_timeout(timeout: object) -> float:
         return float(settings().TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
         raise TypeError(f"timeout must be None or a number of seconds > 0; got {type(timeout).__name__} {timeout!r}")
-    if not (math.isfinite(timeout) and timeout > 0):
+    seconds = float(timeout)
+    if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"timeout must be None or a number of seconds > 0; got {timeout!r}")
-    return float(timeout)
+    return seconds
 
 
 def checked_count(value: object, name: str) -> int:
