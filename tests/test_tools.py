@@ -26,8 +26,8 @@ from PIL import Image, ImageSequence  # noqa: E402
 
 import pytest_particles as pp  # noqa: E402
 from pytest_particles import annotate, plots, profiling  # noqa: E402
-from pytest_particles.cli import main  # noqa: E402
 from pytest_particles.book.simulator import visualize  # noqa: E402
+from pytest_particles.cli import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(pp.__file__).resolve().parent
