@@ -101,3 +101,24 @@ def visualize(simulator: ParticleSimulator, *, frames=None, backend=None, interv
 
     return animation.FuncAnimation(figure, animate, frames=frames, init_func=init, blit=True, interval=interval,
                                    cache_frame_data=False)
+
+
+def save_animation(path, *, particles: int = 100, frames: int = 100, backend=None, fps: int = 30, seed: int = 0):
+    """The book's animation of ``particles`` random particles written to the GIF ``path``; returns the Path.
+
+    The particles are :func:`~pytest_particles.book.physics.particle_system`'s;
+    each frame is one ``evolve(0.01)`` with ``backend``, drawn off-screen and
+    written with matplotlib's PillowWriter (``pytest-particles animate``).
+    """
+    from pathlib import Path
+
+    from matplotlib.animation import PillowWriter
+    from matplotlib.figure import Figure
+
+    from .physics import particle_system
+
+    r, ang_speed = particle_system(particles, seed=seed)
+    simulator = ParticleSimulator([Particle(x, y, s) for (x, y), s in zip(r.tolist(), ang_speed.tolist())])
+    animation = visualize(simulator, frames=frames, backend=backend, figure=Figure())
+    animation.save(Path(path), writer=PillowWriter(fps=fps))
+    return Path(path)

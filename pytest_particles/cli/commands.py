@@ -234,17 +234,11 @@ def animate(args: argparse.Namespace) -> int:
         return 1
     if not _needs(parser, "matplotlib", "PIL"):
         return 1
-    from matplotlib.animation import PillowWriter
-    from matplotlib.figure import Figure
+    from ..book.simulator import save_animation
 
-    from ..book.physics import particle_system
-    from ..book.simulator import Particle, ParticleSimulator, visualize
-
-    r, ang_speed = particle_system(args.particles, seed=args.seed)
-    simulator = ParticleSimulator([Particle(x, y, s) for (x, y), s in zip(r.tolist(), ang_speed.tolist())])
-    animation = visualize(simulator, frames=args.frames, backend=args.backend, figure=Figure())
     try:
-        animation.save(out, writer=PillowWriter(fps=args.fps))
+        save_animation(out, particles=args.particles, frames=args.frames, backend=args.backend, fps=args.fps,
+                       seed=args.seed)
     except OSError as exc:
         return _fail(parser, f"cannot write {args.out}: {exc}")
     print(f"{out}: {args.frames} frames of {args.particles} particles, evolve(0.01) per frame")
