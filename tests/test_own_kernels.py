@@ -295,3 +295,64 @@ def test_the_book_kernels_are_declared_through_the_public_entry_point():
     parallel = {(k, b.name) for k in pp.KERNELS for b in pp.backends(k) if b.parallel}
     assert ("distance_matrix", "blocked") in parallel and ("pi", "splitmix") in parallel
     assert ("evolve", "cython") not in parallel and ("evolve", "numpy") not in parallel
+
+
+EXTRA_BACKEND = """
+import pytest_particles as pp
+from pytest_particles.book.evolution import evolve_numpy
+
+# the one declaration: a backend of the book's evolve (the raw contract: steps r in place)
+pp.register_backend("evolve", "numpy_again", lambda r, ang_speed, timestep, nsteps: evolve_numpy(
+    r, ang_speed, timestep, nsteps))
+"""
+
+
+def _cli(args, cwd, timeout=600):
+    done = subprocess.run([sys.executable, "-m", "pytest_particles.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**__import__("os").environ, "PYTHONPATH": str(cwd),
+                                                           "COLUMNS": "200"})
+    assert done.returncode == 0, f"{args}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_adding_a_backend_is_one_declaration_every_front_end_sees(tmp_path):
+    """One register_backend in a module nobody else edits: the CLI's backends, bench, plot and profile, the plugin,
+    the asv suite and both gate modes know the new backend."""
+    (tmp_path / "extra_backend.py").write_text(EXTRA_BACKEND)
+    imports = ["--import", "extra_backend"]
+    assert "numpy_again" in _cli(["backends", "--kernel", "evolve", *imports], tmp_path)
+    _cli(["bench", "--kernel", "evolve", "--backend", "numpy,numpy_again", "--size", "100", "--repeat", "1",
+          "--json", "bench.json", *imports], tmp_path)
+    records = __import__("json").loads((tmp_path / "bench.json").read_text())["records"]
+    assert {r["backend"] for r in records if r["time_s"]} == {"numpy", "numpy_again"}
+    _cli(["plot", "bench.json", "--out", "figures"], tmp_path)
+    assert (tmp_path / "figures" / "evolve.png").stat().st_size > 0
+    from pytest_particles import plots
+
+    assert {m.backend for m in plots.load_results([tmp_path / "bench.json"])} == {"numpy", "numpy_again"}
+    _cli(["profile", "evolve", "--backend", "numpy_again", "--size", "100", "--out", "profiles", *imports], tmp_path)
+    assert any((tmp_path / "profiles").glob("*.prof"))
+    # the plugin, the asv suite, the gate's thresholds and its instruction cells, in a process that imports it
+    (tmp_path / "test_extra.py").write_text(textwrap.dedent("""
+        import pytest
+        import extra_backend
+
+        @pytest.mark.kernel("evolve", sizes=[10])
+        def test_it(backend, kernel_case):
+            kernel_case.check(backend(*kernel_case.args))
+    """))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-v", "-k", "numpy_again",
+                           "test_extra.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert "test_it[numpy_again-10] PASSED" in done.stdout, done.stdout + done.stderr
+    probe = textwrap.dedent("""
+        import pytest_particles.asv as asv
+        from pytest_particles import gate, instructions
+        suite = asv.suite("evolve", imports=["extra_backend"])
+        assert "numpy_again" in suite["TimeEvolve"].params[0], suite["TimeEvolve"].params
+        assert gate.threshold_for("bench.TimeEvolve.time_evolve", "numpy_again") == gate.THRESHOLDS["serial"]
+        assert ("evolve", "numpy_again", 100) in instructions.candidates(), instructions.candidates()
+        print("seen")
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert done.stdout.strip() == "seen", done.stderr
