@@ -87,6 +87,8 @@ extensions = [
         f"pytest_particles.{name}",
         [f"src/{name}.pyx"],
         include_dirs=[numpy.get_include(), "src"],
+        # the C headers and Cython definitions every module may include: rebuild when they change
+        depends=sorted(f"src/{name}" for name in os.listdir("src") if name.endswith((".h", ".pxd"))),
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
     )
     for name in MODULES
