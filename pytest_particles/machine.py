@@ -35,10 +35,13 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def cpu_path() -> str:
-    """The ISA level the compiled kernels' clones run at on this CPU ("x86-64-v3", ...; the machine elsewhere)."""
+def cpu_path(clones: bool = True) -> str:
+    """The ISA level the compiled kernels run at on this CPU: the clone the loader picks ("x86-64-v3", ...),
+    "portable" for a build without target_clones, the machine's name off x86-64."""
     if platform.machine() not in ("x86_64", "AMD64"):
         return platform.machine()
+    if not clones:
+        return "portable (built without target_clones)"
     flags = cpu_flags()
     return next((name for name, needed in LEVELS if needed <= flags), "x86-64")
 
@@ -53,7 +56,7 @@ def facts() -> dict:
     return {
         "version": __version__,
         "numpy_version": np.__version__,
-        "cpu_path": cpu_path(),
+        "cpu_path": cpu_path(_extensions.clones_built()),
         "openmp": _extensions.openmp_built(),
         "cpu_affinity": validation.available_cores(),
     }

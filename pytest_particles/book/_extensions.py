@@ -51,3 +51,8 @@ def module_check(name: str):
 def openmp_built() -> bool:
     """True when the compiled kernels were built with OpenMP (False when not, or not built)."""
     return bool(getattr(Extension("_evolve").module, "OPENMP", False))
+
+
+def clones_built() -> bool:
+    """True when the compiled kernels' loops were built as target_clones (one per CPU level, picked at load)."""
+    return bool(getattr(Extension("_evolve").module, "CPU_CLONES", False))
