@@ -36,7 +36,7 @@ def require(kernel, name, work=0, largest=False):
     return record
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def particles(n):
     """The book's system: n particles, x, y and ang_speed uniform in (-1, 1), fixed seed (read-only)."""
     rng = np.random.default_rng(SEED)

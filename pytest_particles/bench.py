@@ -30,7 +30,6 @@ import copy
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
-
 from . import parallel, registry
 from .cases import DEFAULT_SEED, Case
 from .machine import machine_info

@@ -1,4 +1,4 @@
-"""pytest-benchmark's hooks, registered by the plugin only when pytest-benchmark is active (its hook specs exist then)."""
+"""pytest-benchmark's hooks, registered by the plugin only when pytest-benchmark is active (its specs exist then)."""
 
 from __future__ import annotations
 

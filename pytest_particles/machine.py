@@ -68,5 +68,5 @@ def machine_info() -> dict:
 
     info = pytest_benchmark_generate_machine_info()
     info.update(facts(), cpu_count=os.cpu_count(),
-                date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+                date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
     return info

@@ -58,8 +58,8 @@ def kernel_arguments(marker):
     if sizes is not None:
         sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
         if not sizes or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
-            pytest.fail(f"@pytest.mark.kernel({kernel.name!r}): sizes must be ints >= 1; got {marker.kwargs['sizes']!r}",
-                        pytrace=False)
+            pytest.fail(f"@pytest.mark.kernel({kernel.name!r}): sizes must be ints >= 1; "
+                        f"got {marker.kwargs['sizes']!r}", pytrace=False)
     return kernel, records, sizes
 
 

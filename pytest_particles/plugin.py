@@ -16,14 +16,11 @@ and the book's fixtures (``particle_system``, ``reference_case``,
 from __future__ import annotations
 
 import argparse
-import numbers
-import os
 import sys
 
 import pytest
 
 from . import arguments, markers
-
 
 
 def _registry():
@@ -37,7 +34,8 @@ def _registry():
 
 
 # The list parsers are shared with the command line (one syntax for --particles-sizes and --size).
-parse_names, parse_size, parse_sizes, parse_cluster = arguments.names, arguments.size, arguments.sizes, arguments.cluster
+parse_names, parse_size, parse_sizes = arguments.names, arguments.size, arguments.sizes
+parse_cluster = arguments.cluster
 
 
 def add_options(addoption, prefix: str = "particles-") -> None:
@@ -272,7 +270,8 @@ class KernelCase:
 
 @pytest.fixture
 def kernel_case(request, backend, size):
-    """The case of this kernel-marked test's kernel at its size: ``.args``, ``.size``, ``.expected``, ``.check(result)``."""
+    """The case of this kernel-marked test's kernel at its size: ``.args``, ``.size``, ``.expected``,
+    ``.check(result)``."""
     from .cases import Case
 
     kernel = _registry().kernel(backend.kernel)

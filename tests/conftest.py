@@ -15,7 +15,8 @@ pytest_plugins = ["pytester"]
 # Import every kernel module and optional package now, and compile the numba backends once: pytester's
 # in-process runs forget the modules first imported inside them, and numba's cannot be imported twice.
 for _record in (b for k in pp.kernels() for b in k.backends()):
-    _record.available
+    _record.refresh()
+    assert isinstance(_record.reason, str)  # asking runs the availability check, which imports
 if next(b for b in pp.backends("evolve") if b.name == "numba").available:
     pp.evolve([[1.0, 0.0]], [1.0], 1e-5, backend="numba")
     pp.distance_matrix([[0.0, 0.0], [1.0, 1.0]], backend="numba")

@@ -8,7 +8,6 @@ import pytest_particles as pp
 from pytest_particles.book import physics
 
 
-
 @pytest.mark.kernel("distance_matrix")
 @pytest.mark.parametrize("n", [1, 2, 7, 130, 301])
 def test_matches_reference(backend, n):

@@ -257,9 +257,9 @@ def test_blocks_and_nearest_neighbours_never_hold_the_full_matrix():
         distance.nearest_neighbor_distances(r)
         nearest_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.reset_peak()
-        for _start, _stop, block in distance.distance_matrix_blocks(r, rows=50):
+        for _start, _stop, _block in distance.distance_matrix_blocks(r, rows=50):
             pass
-        del block
+        del _block
         blocks_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -27,7 +27,8 @@ def reference_case():
 
 @pytest.fixture
 def assert_physics():
-    """``.evolve(result, r, ang_speed, dt, timestep=1e-5)``, ``.distance_matrix(D, r)``, ``.pi(estimate, samples, sigmas=5)``."""
+    """``.evolve(result, r, ang_speed, dt, timestep=1e-5)``, ``.distance_matrix(D, r)``,
+    ``.pi(estimate, samples, sigmas=5)``."""
     from . import physics
 
     class AssertPhysics:

@@ -18,8 +18,8 @@ The exact circular motion keeps r_0 and turns by s * t / r_0.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -167,7 +167,8 @@ def _compare_positions(got, expected, tolerance, title: str, bound: str) -> None
     if bad.size:
         worst = bad[np.argsort(-np.nan_to_num(distance[bad], nan=np.inf))]
         rows = [
-            f"particle {i}: expected {_pair(expected[i])}, got {_pair(got[i])}, off by {distance[i]:.3g} > {tolerance:.3g}"
+            f"particle {i}: expected {_pair(expected[i])}, got {_pair(got[i])}, "
+            f"off by {distance[i]:.3g} > {tolerance:.3g}"
             for i in worst
         ]
         raise AssertionError(_report(title, rows, bad.size, bound))
@@ -207,7 +208,8 @@ def check_evolve(result, r, ang_speed, dt: float, timestep: float = 1e-5) -> Non
     off = np.abs(got_radius - radius)
     bad = np.flatnonzero(~(off <= tol))
     if bad.size:
-        rows = [f"particle {i}: expected radius {radius[i]:.16g}, got {got_radius[i]:.16g}, off by {off[i]:.3g} > {tol:.3g}"
+        rows = [f"particle {i}: expected radius {radius[i]:.16g}, got {got_radius[i]:.16g}, "
+                f"off by {off[i]:.3g} > {tol:.3g}"
                 for i in bad[np.argsort(-np.nan_to_num(off[bad], nan=np.inf))]]
         raise AssertionError(_report(
             "evolve breaks the radius law", rows, bad.size,
@@ -251,7 +253,8 @@ def check_composition(evolve: Callable, r, ang_speed, dt_a: float, dt_b: float, 
     n_a, n_b = steps(dt_a, timestep), steps(dt_b, timestep)
     r = np.asarray(r, dtype=np.float64)
     ang_speed = np.asarray(ang_speed, dtype=np.float64)
-    two = np.asarray(evolve(np.asarray(evolve(r, ang_speed, dt_a, timestep=timestep)), ang_speed, dt_b, timestep=timestep))
+    half = np.asarray(evolve(r, ang_speed, dt_a, timestep=timestep))
+    two = np.asarray(evolve(half, ang_speed, dt_b, timestep=timestep))
     one = np.asarray(evolve(r, ang_speed, (n_a + n_b) * timestep, timestep=timestep))
     tol = rounding_tolerance(r, ang_speed, timestep, n_a + n_b)
     _compare_positions(two, one, tol, "evolve(a) then evolve(b) differs from evolve(a + b)",
@@ -270,7 +273,8 @@ def check_distance_matrix(d, r, *, samples: int = 256, seed: int = 0, rtol: floa
     bad = np.flatnonzero(~(diagonal <= atol))
     if bad.size:
         raise AssertionError(_report("distance matrix diagonal is not zero",
-                                     [f"D[{i}, {i}] = {float(d[i, i])!r}" for i in bad], bad.size, f"|D[i, i]| <= {atol:.3g}"))
+                                     [f"D[{i}, {i}] = {float(d[i, i])!r}" for i in bad], bad.size,
+                                     f"|D[i, i]| <= {atol:.3g}"))
     asym = np.abs(d - d.T)
     pairs = np.argwhere(~(asym <= atol + rtol * np.abs(d)))
     pairs = pairs[pairs[:, 0] < pairs[:, 1]]
