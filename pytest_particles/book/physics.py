@@ -276,12 +276,12 @@ def check_distance_matrix(d, r, *, samples: int = 256, seed: int = 0, rtol: floa
                                      [f"D[{i}, {i}] = {float(d[i, i])!r}" for i in bad], bad.size,
                                      f"|D[i, i]| <= {atol:.3g}"))
     asym = np.abs(d - d.T)
-    pairs = np.argwhere(~(asym <= atol + rtol * np.abs(d)))
-    pairs = pairs[pairs[:, 0] < pairs[:, 1]]
-    if pairs.size:
+    asymmetric = np.argwhere(~(asym <= atol + rtol * np.abs(d)))
+    asymmetric = asymmetric[asymmetric[:, 0] < asymmetric[:, 1]]
+    if asymmetric.size:
         raise AssertionError(_report("distance matrix is not symmetric",
                                      [f"D[{i}, {j}] = {float(d[i, j])!r} but D[{j}, {i}] = {float(d[j, i])!r}"
-                                      for i, j in pairs], len(pairs), f"rtol {rtol:g}"))
+                                      for i, j in asymmetric], len(asymmetric), f"rtol {rtol:g}"))
     if n * n <= samples:
         pairs = [(i, j) for i in range(n) for j in range(n)]
     else:
