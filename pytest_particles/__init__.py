@@ -26,6 +26,10 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -52,25 +56,28 @@ __all__ = ["KERNELS", "physics", *_NAMES]
 class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds an old module path and answers with the module at its new one (the same object)."""
 
-    def find_spec(self, fullname, path=None, target=None):
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
         if fullname not in _MOVED:
             return None
         return importlib.util.spec_from_loader(fullname, self)
 
-    def create_module(self, spec):
+    def create_module(self, spec: ModuleSpec) -> ModuleType:
         module = importlib.import_module(_MOVED[spec.name])
         spec.loader_state = (module.__spec__, module.__loader__)
         return module
 
-    def exec_module(self, module):
+    def exec_module(self, module: ModuleType) -> None:
         # Already executed under its new name: give back the spec the import system just replaced.
-        module.__spec__, module.__loader__ = module.__spec__.loader_state
+        spec = module.__spec__
+        assert spec is not None  # create_module's spec, which the import system set
+        module.__spec__, module.__loader__ = spec.loader_state
 
 
 sys.meta_path.append(_MovedModules())
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _NAMES:
         value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
     elif not name.startswith("__"):

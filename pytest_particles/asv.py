@@ -22,6 +22,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Container, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported where used: an older commit may lack the registry
+    from .records import Kernel
 
 UNKNOWN = "(kernel not declared)"
 
@@ -49,7 +54,7 @@ def class_stem(kernel_name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"\W|_", kernel_name) if part)
 
 
-def _declared(kernel_name: str, imports) -> tuple[list[str], list[int], bool]:
+def _declared(kernel_name: str, imports: Iterable[str]) -> tuple[list[str], list[int], bool]:
     """Backend names, sizes and whether there is a reference, at discovery (placeholders if the kernel is missing)."""
     try:
         kernel = _kernel(kernel_name, imports)
@@ -58,14 +63,15 @@ def _declared(kernel_name: str, imports) -> tuple[list[str], list[int], bool]:
     return [b.name for b in kernel.backends()], list(kernel.sizes), kernel.reference is not None
 
 
-def _kernel(kernel_name: str, imports):
+def _kernel(kernel_name: str, imports: Iterable[str]) -> Kernel:
     from . import registry
 
     registry.import_modules(list(imports))
     return registry.kernel(kernel_name)
 
 
-def suite(kernel_name: str, *, sizes=None, backends=None, imports=(), timeout: float = 120.0) -> dict[str, type]:
+def suite(kernel_name: str, *, sizes: Iterable[int] | None = None, backends: Container[str] | None = None,
+          imports: str | Iterable[str] = (), timeout: float = 120.0) -> dict[str, type]:
     """The asv benchmark classes of one declared kernel, by class name (put them in a benchmarks module).
 
     ``sizes`` and ``backends`` narrow the kernel's own; ``imports`` are modules
@@ -78,7 +84,7 @@ def suite(kernel_name: str, *, sizes=None, backends=None, imports=(), timeout: f
     largest = max(sizes)
     state: dict = {}
 
-    def setup(self, backend, size):
+    def setup(self: Any, backend: str, size: int) -> None:
         if backend == UNKNOWN:
             raise NotImplementedError(f"kernel {kernel_name!r} is not declared at this commit")
         if size == largest and len(sizes) > 1 and os.environ.get("ASV_SKIP_SLOW", "") not in ("", "0"):
@@ -100,10 +106,10 @@ def suite(kernel_name: str, *, sizes=None, backends=None, imports=(), timeout: f
             raise NotImplementedError(record.too_costly(case.work))
         self.kernel, self.record, self.case, self.args = kernel, record, case, case.args
 
-    def run(self, backend, size):
+    def run(self: Any, backend: str, size: int) -> None:
         self.kernel(*self.args, backend=self.record)
 
-    def track_error(self, backend, size):
+    def track_error(self: Any, backend: str, size: int) -> float:
         import numpy as np
 
         from .cases import reference_reason
@@ -129,7 +135,7 @@ def suite(kernel_name: str, *, sizes=None, backends=None, imports=(), timeout: f
     return classes
 
 
-def suites(*kernel_names: str, imports=(), **options) -> dict[str, type]:
+def suites(*kernel_names: str, imports: str | Iterable[str] = (), **options: Any) -> dict[str, type]:
     """The classes of several kernels (all declared ones when none is named)."""
     if not kernel_names:
         try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 import pytest
 
 
@@ -10,7 +13,8 @@ class BenchmarkHooks:
 
     @staticmethod
     @pytest.hookimpl(wrapper=True)
-    def pytest_benchmark_group_stats(config, benchmarks, group_by):
+    def pytest_benchmark_group_stats(config: pytest.Config, benchmarks: list[dict[str, Any]],
+                                     group_by: str) -> Generator[None, object, object]:
         """Let ``--benchmark-group-by=param:NAME`` group benchmarks that lack that parameter.
 
         pytest-benchmark raises on a benchmark without the parameter (a plain
@@ -26,7 +30,7 @@ class BenchmarkHooks:
         return (yield)
 
     @staticmethod
-    def pytest_benchmark_update_machine_info(config, machine_info):
+    def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
         """The build's facts beside pytest-benchmark's own: CPU path, OpenMP, cores (see :mod:`.machine`)."""
         from .machine import facts
 

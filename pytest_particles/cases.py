@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ class Case:
     compares a result with it and runs the kernel's own ``check``.
     """
 
-    def __init__(self, kernel: registry.Kernel | str, size: int, seed: int = DEFAULT_SEED):
+    def __init__(self, kernel: registry.Kernel | str, size: int, seed: int = DEFAULT_SEED) -> None:
         self.kernel = registry.kernel(kernel)
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise ValueError(f"size must be an int >= 1; got {size!r}")
@@ -41,14 +42,14 @@ class Case:
         made = self.kernel.inputs(self.size, rng_for(self.kernel.name, self.size, seed))
         self._args = tuple(made) if isinstance(made, (tuple, list)) else (made,)
         self.work = self.kernel.work(self.size)
-        self._expected = _UNSET
+        self._expected: Any = _UNSET
 
     @property
     def args(self) -> tuple:
         return copy.deepcopy(self._args)
 
     @property
-    def expected(self):
+    def expected(self) -> Any:
         """The reference backend's result on this case (None for a kernel declared without a reference)."""
         if self._expected is _UNSET:
             if self.kernel.reference is None:
@@ -60,7 +61,7 @@ class Case:
                 self._expected = self.kernel(*self.args, backend=self.kernel.reference)
         return self._expected
 
-    def check(self, result, backend: str | None = None) -> None:
+    def check(self, result: object, backend: str | None = None) -> None:
         """AssertionError unless ``result`` matches the reference (when declared) and passes the kernel's check."""
         where = f"{self.kernel.name} backend {backend!r} at size {self.size}" if backend else \
             f"{self.kernel.name} at size {self.size}"
@@ -100,16 +101,17 @@ class RecordingBackend(registry.Backend):
 
     __slots__ = ("last_work", "last_call")
 
-    def __init__(self, record: registry.Backend):
+    def __init__(self, record: registry.Backend) -> None:
         for name in registry.Backend.__slots__:
             setattr(self, name, getattr(record, name))
-        self.last_work = self.last_call = None
+        self.last_work: int | None = None
+        self.last_call: tuple[tuple, dict[str, Any]] | None = None
 
-    def run_public(self, *args, **kwargs):
+    def run_public(self, *args: Any, **kwargs: Any) -> Any:
         """Call the kernel with this backend, without recording."""
         return super().__call__(*args, **kwargs)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             result = super().__call__(*args, **kwargs)
         except Exception as exc:
@@ -124,7 +126,8 @@ _KINDS = {"b": "bool", "i": "integer", "u": "integer", "f": "real", "c": "comple
           "O": "object", "M": "datetime", "m": "timedelta", "V": "void"}
 
 
-def compare(result, expected, *, rtol: float, atol: float, where: str, reference: str = "reference") -> None:
+def compare(result: object, expected: object, *, rtol: float, atol: float, where: str,
+            reference: str = "reference") -> None:
     """``numpy.testing.assert_allclose`` semantics (NaN equals NaN) with same shape and dtype kind.
 
     The AssertionError names ``where``, the worst entry's index, expected

@@ -8,18 +8,24 @@ resolver with the one message every front end shows.
 from __future__ import annotations
 
 import numbers
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:  # imported on first use
+    from .cases import RecordingBackend
+    from .records import Backend, Kernel
 
-def _registry():
+
+def _registry() -> ModuleType:
     from . import registry  # on first use: the plugin costs nothing in suites that never use a marker
 
     registry.load_entry_points()
     return registry
 
 
-def _backend(kernel_name: str, name, where: str):
+def _backend(kernel_name: str, name: object, where: str) -> Backend:
     """The Backend called ``name``, through the registry's one resolver and its one message."""
     try:
         return _registry().lookup(kernel_name, name, available=False)
@@ -34,7 +40,7 @@ SPEEDUP = "speedup(over, at_least): on a kernel-marked test, fail when its backe
     "`at_least` times faster than backend `over` on the test's own call, both timed in this session, interleaved"
 
 
-def kernel_arguments(marker):
+def kernel_arguments(marker: pytest.Mark) -> tuple[Kernel, list[Backend], list[int] | None]:
     """The kernel record, backend records and sizes of a kernel marker, or a readable collection error."""
     registry = _registry()
     names = ", ".join(registry.kernel_names())
@@ -57,13 +63,14 @@ def kernel_arguments(marker):
     sizes = marker.kwargs.get("sizes")
     if sizes is not None:
         sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-        if not sizes or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        if not sizes or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and int(s) >= 1
+                                for s in sizes):
             pytest.fail(f"@pytest.mark.kernel({kernel.name!r}): sizes must be ints >= 1; "
                         f"got {marker.kwargs['sizes']!r}", pytrace=False)
     return kernel, records, sizes
 
 
-def skip_reason(kernel, record, on_cluster: bool, no_reference: str) -> str:
+def skip_reason(kernel: Kernel, record: Backend, on_cluster: bool, no_reference: str) -> str:
     """Why this backend's test is skipped ('' when it runs)."""
     if no_reference:
         return no_reference
@@ -73,7 +80,7 @@ def skip_reason(kernel, record, on_cluster: bool, no_reference: str) -> str:
     return f"{kernel.name} backend {record.name!r} is not available: {record.reason}"
 
 
-def speedup_arguments(item, kernel_name):
+def speedup_arguments(item: pytest.Item, kernel_name: str | None) -> tuple[str | None, float] | None:
     """``over`` and ``at_least`` of a speedup marker, or a readable error."""
     marker = item.get_closest_marker("speedup")
     if marker is None:
@@ -86,12 +93,12 @@ def speedup_arguments(item, kernel_name):
                     pytrace=False)
     over, at_least = marker.kwargs.get("over"), marker.kwargs.get("at_least")
     _backend(kernel_name, over, f"@pytest.mark.speedup(over={over!r})")
-    if isinstance(at_least, bool) or not isinstance(at_least, numbers.Real) or not at_least > 0:
+    if isinstance(at_least, bool) or not isinstance(at_least, numbers.Real) or not at_least > 0:  # type: ignore[operator]  # typeshed: Real lacks >
         pytest.fail(f"@pytest.mark.speedup: at_least must be a number > 0; got {at_least!r}", pytrace=False)
     return over, float(at_least)
 
 
-def check_speedup(record, over: str, at_least: float, bench) -> None:
+def check_speedup(record: RecordingBackend | None, over: str | None, at_least: float, bench: Any) -> None:
     """Time the test's last call on its backend and on ``over``, interleaved; fail if too slow."""
     from .timing import interleaved_ratio
 

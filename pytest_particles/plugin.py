@@ -16,14 +16,22 @@ and the book's fixtures (``particle_system``, ``reference_case``,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from collections.abc import Callable, Generator, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from . import arguments, markers
 
+if TYPE_CHECKING:  # imported where used: the plugin costs nothing until a test uses it
+    from .cases import Case, RecordingBackend
+    from .cluster import Connection
 
-def _registry():
+
+def _registry() -> ModuleType:
     from . import registry
 
     registry.load_entry_points()
@@ -38,7 +46,7 @@ parse_names, parse_size, parse_sizes = arguments.names, arguments.size, argument
 parse_cluster = arguments.cluster
 
 
-def add_options(addoption, prefix: str = "particles-") -> None:
+def add_options(addoption: Callable[..., Any], prefix: str = "particles-") -> None:
     """The plugin's command-line options, reusable by other front ends."""
     addoption(
         f"--{prefix}backends", metavar="NAMES", type=parse_names, default=None,
@@ -61,7 +69,7 @@ def add_options(addoption, prefix: str = "particles-") -> None:
     )
 
 
-def pytest_addoption(parser):
+def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("particles", "pytest-particles: check and benchmark every backend of a kernel")
     add_options(group.addoption)
     parser.addini("particles_backends", "Backends to run in kernel-marked tests (comma-separated)", default="")
@@ -70,7 +78,7 @@ def pytest_addoption(parser):
                   default="")
 
 
-def _setting(config, name: str, parse):
+def _setting(config: pytest.Config, name: str, parse: Callable[[str], Any]) -> tuple[Any, str]:
     """(value, text as the user wrote it) from the command line, else the ini file, else (None, '')."""
     value = config.getoption(name)
     if value is not None:
@@ -88,7 +96,21 @@ def _setting(config, name: str, parse):
         raise pytest.UsageError(f"ini option {name}: {exc}") from None
 
 
-def pytest_configure(config):
+@dataclasses.dataclass
+class _Settings:
+    """The session's options, parsed once in pytest_configure, and its cases (in ``config.stash``)."""
+
+    backends: list[str] | None
+    sizes: list[int] | None
+    cluster: tuple[str, Any] | None  # arguments.cluster: ("local", N) or ("profile" | "connection_file", str)
+    cluster_text: str
+    cases: dict[tuple[str, int], Case] = dataclasses.field(default_factory=dict)
+
+
+_SETTINGS = pytest.StashKey[_Settings]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", markers.KERNEL)
     config.addinivalue_line("markers", markers.SPEEDUP)
     from .book import fixtures  # the book's own fixtures (its physics), a plugin of their own
@@ -103,20 +125,21 @@ def pytest_configure(config):
 
         config.pluginmanager.register(ProfileHooks.from_option(config, config.getoption("particles_profile")),
                                       "particles-profile")
-    config._particles_backends, _ = _setting(config, "particles_backends", parse_names)
-    config._particles_sizes, _ = _setting(config, "particles_sizes", parse_sizes)
-    config._particles_cluster, config._particles_cluster_text = _setting(config, "particles_cluster", parse_cluster)
-    config._particles_cases = {}
-    if config._particles_backends:
+    backends, _ = _setting(config, "particles_backends", parse_names)
+    sizes, _ = _setting(config, "particles_sizes", parse_sizes)
+    settings = _Settings(backends, sizes, *_setting(config, "particles_cluster", parse_cluster))
+    config.stash[_SETTINGS] = settings
+    if settings.backends:
         try:
-            _registry().check_backend_names(config._particles_backends)
+            _registry().check_backend_names(settings.backends)
         except ValueError as exc:
             raise pytest.UsageError(f"--particles-backends: {exc}") from None
 
 
-def pytest_report_header(config):
+def pytest_report_header(config: pytest.Config) -> list[str]:
     """The kernels and their backends, when this session uses them (a conftest imported them, or an option)."""
-    asked = config._particles_backends or config._particles_sizes or config._particles_cluster is not None
+    settings = config.stash[_SETTINGS]
+    asked = settings.backends or settings.sizes or settings.cluster is not None
     if not asked and "pytest_particles.registry" not in sys.modules:
         return []
     lines = []
@@ -124,8 +147,8 @@ def pytest_report_header(config):
         records = kernel.backends()
         lines.append(f"particles {kernel.name}: {', '.join(b.name for b in records if b.available) or 'none'}")
         lines += [f"  unavailable {b.name}: {b.reason}" for b in records if not b.available]
-    if config._particles_cluster is not None:
-        lines.append(f"particles cluster: {config._particles_cluster_text} "
+    if settings.cluster is not None:
+        lines.append(f"particles cluster: {settings.cluster_text} "
                      "(ipyparallel backends run on it; started or connected on first use)")
     return lines
 
@@ -133,7 +156,7 @@ def pytest_report_header(config):
 # --- parametrization -------------------------------------------------------------------------
 
 
-def pytest_generate_tests(metafunc):
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("kernel")
     if marker is None:
         return
@@ -141,7 +164,8 @@ def pytest_generate_tests(metafunc):
     if "backend" not in metafunc.fixturenames:  # a test that only benchmarks still runs once per backend
         metafunc.fixturenames.append("backend")
     # with --particles-cluster, the ipyparallel backend becomes available when its test starts the cluster
-    on_cluster = metafunc.config._particles_cluster is not None
+    settings = metafunc.config.stash[_SETTINGS]
+    on_cluster = settings.cluster is not None
     from .cases import reference_reason
 
     no_reference = reference_reason(kernel)
@@ -150,7 +174,7 @@ def pytest_generate_tests(metafunc):
         reason = markers.skip_reason(kernel, b, on_cluster, no_reference)
         params.append(pytest.param(b.name, marks=pytest.mark.skip(reason=reason) if reason else ()))
     metafunc.parametrize("backend", params, ids=[b.name for b in records], indirect=True)
-    override = metafunc.config._particles_sizes
+    override = settings.sizes
     wants_size = "size" in metafunc.fixturenames or "kernel_case" in metafunc.fixturenames
     if sizes is not None or wants_size:
         if "size" not in metafunc.fixturenames:
@@ -159,13 +183,14 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("size", sizes, ids=[str(s) for s in sizes], indirect=True)
 
 
-def pytest_collection_modifyitems(config, items):
-    wanted = config._particles_backends
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.stash[_SETTINGS].backends
     if not wanted:
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
-        callspec = getattr(item, "callspec", None)
+        callspec: Any = getattr(item, "callspec", None)
         marked = item.get_closest_marker("kernel") is not None and callspec is not None
         (drop if marked and callspec.params.get("backend") not in wanted else keep).append(item)
     if drop:
@@ -177,7 +202,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     marker = item.get_closest_marker("kernel")
     if marker is None:
         if item.get_closest_marker("speedup") is not None:
@@ -188,14 +213,15 @@ def pytest_runtest_call(item):
     bench = getattr(item, "funcargs", {}).get("benchmark")
     if not hasattr(bench, "extra_info"):
         bench = None
-    params = item.callspec.params
+    function = cast(pytest.Function, item)  # kernel-marked: parametrized by pytest_generate_tests
+    params = function.callspec.params
     size = params.get("size")
     if bench is not None:
         if getattr(bench, "group", None) is None:
             bench.group = f"{kernel_name}[{size}]" if size is not None else kernel_name
         bench.extra_info.update(kernel=kernel_name, backend=params["backend"], size=size)
     result = yield
-    record = item.funcargs.get("backend")
+    record: Any = function.funcargs.get("backend")  # the RecordingBackend, unless the test overrode the fixture
     if bench is not None and getattr(record, "last_call", None) is not None:
         kernel = _registry().kernel(kernel_name)
         work = record.last_work
@@ -212,13 +238,13 @@ def pytest_runtest_call(item):
 
 
 @pytest.fixture
-def backend(request):
+def backend(request: pytest.FixtureRequest) -> RecordingBackend:
     """The Backend of the current parameter; call it like the kernel's public function without backend=."""
     if not hasattr(request, "param"):
         pytest.fail("the backend fixture needs a kernel marker, e.g. @pytest.mark.kernel('evolve')", pytrace=False)
     kernel_name = request.node.get_closest_marker("kernel").args[0]
     record = _registry().lookup(kernel_name, request.param, available=False)
-    if record.kind == "distributed" and request.config._particles_cluster is not None:
+    if record.kind == "distributed" and request.config.stash[_SETTINGS].cluster is not None:
         request.getfixturevalue("ipcluster")  # starts or connects the session's cluster, once
     from .cases import RecordingBackend
 
@@ -226,7 +252,7 @@ def backend(request):
 
 
 @pytest.fixture
-def size(request):
+def size(request: pytest.FixtureRequest) -> int:
     """The current size of a kernel-marked test (the marker's sizes, --particles-sizes, else the kernel's own)."""
     if not hasattr(request, "param"):
         pytest.fail("the size fixture needs sizes: @pytest.mark.kernel(..., sizes=[...]) or --particles-sizes",
@@ -242,7 +268,7 @@ class KernelCase:
     and ``check(result)``: the reference comparison plus the kernel's ``check``.
     """
 
-    def __init__(self, case, backend_name: str):
+    def __init__(self, case: Case, backend_name: str) -> None:
         self._case = case
         self.kernel = case.kernel.name
         self.backend = backend_name
@@ -254,10 +280,10 @@ class KernelCase:
         return self._case.args
 
     @property
-    def expected(self):
+    def expected(self) -> Any:
         return self._case.expected
 
-    def check(self, result) -> None:
+    def check(self, result: object) -> None:
         __tracebackhide__ = True
         try:
             self._case.check(result, self.backend)
@@ -269,13 +295,13 @@ class KernelCase:
 
 
 @pytest.fixture
-def kernel_case(request, backend, size):
+def kernel_case(request: pytest.FixtureRequest, backend: RecordingBackend, size: int) -> KernelCase:
     """The case of this kernel-marked test's kernel at its size: ``.args``, ``.size``, ``.expected``,
     ``.check(result)``."""
     from .cases import Case
 
     kernel = _registry().kernel(backend.kernel)
-    cache = request.config._particles_cases
+    cache = request.config.stash[_SETTINGS].cases
     key = (kernel.name, size)
     if key not in cache:
         cache[key] = Case(kernel, size)
@@ -287,7 +313,7 @@ def kernel_case(request, backend, size):
 
 
 @pytest.fixture(scope="session")
-def ipcluster(request):
+def ipcluster(request: pytest.FixtureRequest) -> Iterator[Connection]:
     """The session's ipyparallel cluster, a ``pytest_particles.cluster.Connection``.
 
     From ``--particles-cluster``: ``local[:N]`` starts a controller and N
@@ -301,11 +327,12 @@ def ipcluster(request):
     missing = cluster.ipyparallel_missing()
     if missing:
         pytest.skip(missing)
-    spec = request.config._particles_cluster
+    spec = request.config.stash[_SETTINGS].cluster
     if spec is None:
-        if cluster.current() is None:
+        current = cluster.current()
+        if current is None:
             pytest.skip(cluster.NOT_CONNECTED)
-        yield cluster.current()
+        yield current
     elif spec[0] == "local":
         with cluster.local_cluster(spec[1]) as connection:
             yield connection

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 from . import validation
 
@@ -18,13 +20,13 @@ from . import validation
 KINDS = ("python", "compiled", "parallel", "distributed")
 
 
-def _registry():
+def _registry() -> ModuleType:
     from . import registry  # here, not at the top: the registry imports this module
 
     return registry
 
 
-def _identity(value):
+def _identity(value: object) -> object:
     """What makes two declarations the same: functions by module and qualified name (a re-imported conftest)."""
     if callable(value) and hasattr(value, "__qualname__"):
         return ("callable", getattr(value, "__module__", None), value.__qualname__)
@@ -41,8 +43,12 @@ class Kernel:
     __slots__ = ("name", "inputs", "reference", "check", "rtol", "atol", "work_unit", "sizes", "validate",
                  "owner", "published", "shrink", "_work", "_call", "_call_work", "_declaration")
 
-    def __init__(self, name, *, inputs, reference, check, rtol, atol, work, work_unit, sizes, validate, call,
-                 call_work, published, shrink, owner):
+    def __init__(self, name: str, *, inputs: Callable[..., tuple], reference: str | None,
+                 check: Callable[..., None] | None, rtol: float, atol: float, work: Callable[[int], int] | None,
+                 work_unit: str, sizes: tuple[int, ...], validate: Callable[..., Any] | None,
+                 call: Callable[..., Any] | None, call_work: Callable[..., int] | None,
+                 published: dict[tuple[str, int], float], shrink: Callable[[tuple, float], tuple[tuple, int]] | None,
+                 owner: str) -> None:
         self.name = name
         self.inputs = inputs
         self.reference = reference
@@ -65,7 +71,7 @@ class Kernel:
         """The work of a case of ``size`` (in ``work_unit``); the size itself unless declared."""
         return int(size if self._work is None else self._work(size))
 
-    def call_work(self, *args, **kwargs) -> int | None:
+    def call_work(self, *args: Any, **kwargs: Any) -> int | None:
         """The work of one call of the kernel from its arguments, when the kernel can tell (else None)."""
         return None if self._call_work is None else int(self._call_work(*args, **kwargs))
 
@@ -73,7 +79,8 @@ class Kernel:
         """Every registered backend, available or not: the kernel's own by priority, then others'."""
         return _registry().backends(self.name)
 
-    def __call__(self, *args, backend=None, workers=None, **kwargs):
+    def __call__(self, *args: Any, backend: str | Backend | None = None, workers: int | None = None,
+                 **kwargs: Any) -> Any:
         """Run the kernel: the door (``validate``), then the chosen backend on the arguments."""
         if self._call is not None:
             return self._call(*args, backend=backend, workers=workers, **kwargs)
@@ -101,8 +108,8 @@ class Backend:
     __slots__ = ("kernel", "name", "func", "builtin", "priority", "kind", "max_work", "takes_workers",
                  "_workers_by_keyword", "_check", "_reason")
 
-    def __init__(self, kernel, name, func, *, check=None, builtin=False, priority=0, kind="python",
-                 max_work=None):
+    def __init__(self, kernel: str, name: str, func: Callable[..., Any], *, check: Callable[[], object] | None = None,
+                 builtin: bool = False, priority: int = 0, kind: str = "python", max_work: float | None = None) -> None:
         self.kernel = kernel
         self.name = name
         self.func = func
@@ -114,7 +121,7 @@ class Backend:
         self.takes_workers = bool(declared)  # a parallel function without the parameter sizes its own threads
         self._workers_by_keyword = declared == "keyword"
         self._check = check
-        self._reason = None
+        self._reason: str | None = None
 
     @property
     def parallel(self) -> bool:
@@ -143,7 +150,7 @@ class Backend:
                    f"{_registry().kernel(self.kernel).work_unit} (its max_work)"
         return ""
 
-    def run(self, *args, workers: int, **keywords):
+    def run(self, *args: Any, workers: int, **keywords: Any) -> Any:
         """Call the raw function, passing ``workers`` only if it takes it (and any ``keywords``)."""
         if not self.takes_workers:
             return self.func(*args, **keywords)
@@ -151,7 +158,7 @@ class Backend:
             return self.func(*args, workers=workers, **keywords)
         return self.func(*args, workers, **keywords)
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if "backend" in kwargs:
             raise TypeError(f"{self!r} is already a backend; do not pass backend=")
         return _registry().kernel(self.kernel)(*args, backend=self, **kwargs)
@@ -161,7 +168,7 @@ class Backend:
         return f"<Backend {self.kernel}:{self.name} ({state})>"
 
 
-def _run_check(check) -> str:
+def _run_check(check: Callable[[], object] | None) -> str:
     """Turn an availability check's answer (True, or a reason string) into a reason."""
     if check is None:
         return ""
@@ -174,7 +181,7 @@ def _run_check(check) -> str:
     return str(answer) or "unavailable"
 
 
-def _declares_workers(func: Callable) -> str:
+def _declares_workers(func: Callable[..., Any]) -> str:
     """How a function takes ``workers``: "" (no parameter of that name), "positional" or "keyword"."""
     try:
         params = inspect.signature(func).parameters.values()

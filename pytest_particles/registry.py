@@ -17,8 +17,8 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
-from typing import Any
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, TypeVar, overload
 
 from .records import KINDS, Backend, Kernel, _identity
 
@@ -26,6 +26,7 @@ KERNEL_ENTRY_POINTS = "pytest_particles.kernels"
 BACKEND_ENTRY_POINTS = "pytest_particles.backends"
 ENTRY_POINT_GROUP = BACKEND_ENTRY_POINTS  # the name this module had before kernels could be declared
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _kernels: dict[str, Kernel] = {}
 _backends: dict[str, dict[str, Backend]] = {}
@@ -37,7 +38,7 @@ def _owner(module: str | None) -> str:
     return (module or "").partition(".")[0]
 
 
-def _check_name(value, what: str) -> str:
+def _check_name(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str; got {type(value).__name__}")
     if not _NAME.match(value):
@@ -45,7 +46,7 @@ def _check_name(value, what: str) -> str:
     return value
 
 
-def _optional_callable(value, name: str, expected: str):
+def _optional_callable(value: object, name: str, expected: str) -> object:
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be None or a callable {expected}; got {type(value).__name__} {value!r}")
     return value
@@ -158,7 +159,7 @@ def kernel_names() -> list[str]:
     return [k.name for k in kernels()]
 
 
-def kernel(name) -> Kernel:
+def kernel(name: str | Kernel) -> Kernel:
     """The declared kernel called ``name`` (TypeError or ValueError listing the kernels otherwise)."""
     if isinstance(name, Kernel):
         return name
@@ -180,9 +181,21 @@ def unregister_kernel(name: str) -> None:
 # --------------------------------------------------------------------------- backends
 
 
-def register_backend(kernel_name: str, name: str, func: Callable | None = None, *, parallel: bool = False,
+@overload
+def register_backend(kernel_name: str, name: str, func: None = None, *, parallel: bool = False,
                      check: Callable[[], object] | None = None, priority: int = 0, max_work: float | None = None,
-                     replace: bool = False, kind: str | None = None):
+                     replace: bool = False, kind: str | None = None) -> Callable[[_F], _F]: ...
+
+
+@overload
+def register_backend(kernel_name: str, name: str, func: Callable[..., Any], *, parallel: bool = False,
+                     check: Callable[[], object] | None = None, priority: int = 0, max_work: float | None = None,
+                     replace: bool = False, kind: str | None = None) -> Backend: ...
+
+
+def register_backend(kernel_name: str, name: str, func: Callable[..., Any] | None = None, *, parallel: bool = False,
+                     check: Callable[[], object] | None = None, priority: int = 0, max_work: float | None = None,
+                     replace: bool = False, kind: str | None = None) -> Backend | Callable[[_F], _F]:
     """Register a backend of a declared kernel.
 
     ``func`` follows the kernel's backend contract: for a kernel declared
@@ -221,7 +234,7 @@ def register_backend(kernel_name: str, name: str, func: Callable | None = None, 
                                  or not max_work > 0):
         raise ValueError(f"max_work must be None or a number > 0; got {max_work!r}")
 
-    def add(f):
+    def add(f: Callable[..., Any]) -> Backend:
         if not callable(f):
             raise TypeError(f"func must be callable; got {type(f).__name__}")
         owner = _owner(sys._getframe(2).f_globals.get("__name__"))
@@ -231,7 +244,7 @@ def register_backend(kernel_name: str, name: str, func: Callable | None = None, 
 
     if func is None:
 
-        def decorator(f):
+        def decorator(f: _F) -> _F:
             add(f)
             return f
 
@@ -264,14 +277,14 @@ def unregister_backend(kernel_name: str, name: str) -> None:
     del _backends[kernel_name][name]
 
 
-def backends(kernel_name) -> list[Backend]:
+def backends(kernel_name: str | Kernel) -> list[Backend]:
     """Every registered backend of a kernel, available or not: the kernel's own by priority, then others'."""
     name = kernel(kernel_name).name
     load_entry_points()
     return sorted(_backends[name].values(), key=lambda b: (not b.builtin, -b.priority))
 
 
-def lookup(kernel_name: str, backend, *, available: bool = True) -> Backend:
+def lookup(kernel_name: str | Kernel, backend: str | Backend | None, *, available: bool = True) -> Backend:
     """Resolve a backend argument: the one function every front end resolves names through.
 
     None picks the kernel's own available backend of highest priority; a name
@@ -343,7 +356,7 @@ def load_entry_points() -> None:
             _load_one(ep, group)
 
 
-def _load_one(ep, group: str) -> None:
+def _load_one(ep: EntryPoint, group: str) -> None:
     kind = "kernel" if group == KERNEL_ENTRY_POINTS else "backend"
     try:
         obj = ep.load()
