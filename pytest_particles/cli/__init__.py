@@ -8,6 +8,8 @@
     pytest-particles annotate [FILE ...] [--src DIR] [--out DIR] [--check]
     pytest-particles plot RESULTS ... [--out DIR]
     pytest-particles animate [--out FILE.gif] [--particles N] [--frames F] [--backend B] [--fps FPS] [--seed S]
+    pytest-particles publish [--config PATH] [--html-dir DIR] [--no-asv]
+    pytest-particles report RESULTS ... [-o FILE.html]
     pytest-particles --version
 
 ``main(argv)`` returns the exit code instead of exiting, so tests can call it.
@@ -146,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="asv configuration (default %(default)s)")
     _add_import(p)
     _add_tools(sub)
+    _add_pages(sub)
     return parser
 
 
@@ -212,6 +215,37 @@ def _add_tools(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=_positive_int, default=25, metavar="FPS",
                    help="frames per second of the file (default %(default)s)")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed (default %(default)s)")
+
+
+def _add_pages(sub: argparse._SubParsersAction) -> None:
+    """Pages people look at, with no network: asv's HTML made self-contained, and one report file."""
+    p = _add_command(sub, "publish", commands.publish,
+                     help="asv publish, then make the pages self-contained (no CDN: they render offline)",
+                     description=(
+                         "Run asv publish, then copy the scripts and stylesheet asv's pages load from public CDNs "
+                         "(jQuery, flot and its plugins, stupidtable, blueimp-md5, Bootstrap; vendored in "
+                         "pytest-particles from their npm packages) into the html folder and point the pages at "
+                         "them, so they render without a network. Serve the folder (asv preview, or python -m "
+                         "http.server -d DIR): the pages read their data with XHR, which browsers refuse on file://."))
+    p.add_argument("--config", default="asv.conf.json", metavar="PATH",
+                   help="asv configuration (default %(default)s)")
+    p.add_argument("--html-dir", metavar="DIR",
+                   help="the html folder (default: the configuration's html_dir); asv publish writes it")
+    p.add_argument("--no-asv", dest="run_asv", action="store_false",
+                   help="do not run asv publish: only make the pages already in the html folder self-contained")
+
+    p = _add_command(sub, "report", commands.report,
+                     help="one self-contained HTML report of saved results: figures, speedups, sortable table, "
+                     "failures",
+                     description=(
+                         "Read pytest-benchmark JSON, pytest-particles bench --json output and asv results (as "
+                         "plot does) and write one HTML file that loads nothing: per kernel the time against size "
+                         "(log-log) with each backend's growth exponent k and the speedup over the kernel's "
+                         "reference backend (figures inline), a sortable table of every result, and the backends "
+                         "that failed."))
+    p.add_argument("results", nargs="+", metavar="RESULTS", help="results files or folders (searched for *.json)")
+    p.add_argument("-o", "--out", default="particles-report.html", metavar="FILE",
+                   help="the .html file to write (default %(default)s)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -243,3 +243,49 @@ def animate(args: argparse.Namespace) -> int:
         return _fail(parser, f"cannot write {args.out}: {exc}")
     print(f"{out}: {args.frames} frames of {args.particles} particles, evolve(0.01) per frame")
     return 0
+
+
+# --------------------------------------------------------------------------- publish, report
+
+
+def publish(args: argparse.Namespace) -> int:
+    from .. import publish as _publish
+
+    parser = args.subparser
+    if not Path(args.config).is_file():
+        return _fail(parser, f"no asv configuration at {args.config}")
+    try:
+        html = _publish.publish(args.config, args.html_dir, run_asv=args.run_asv, log=print)
+    except ImportError as exc:  # asv is not installed
+        return _fail(parser, exc)
+    except (ValueError, RuntimeError, OSError) as exc:
+        return _fail(parser, str(exc).removeprefix("results: ").removeprefix("html_dir: "))
+    print(f"{html / 'index.html'}: self-contained (scripts and stylesheet in {html / _publish.VENDOR_FOLDER}); "
+          f"serve it with: python -m http.server -d {html}")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from .. import report as _report
+
+    parser = args.subparser
+    for value in args.results:
+        if not Path(value).exists():
+            _usage(parser, "RESULTS", f"{value!r} does not exist")
+    out = Path(args.out).expanduser()
+    if not out.parent.is_dir():
+        _usage(parser, "--out", f"folder {str(out.parent)!r} does not exist")
+    if out.is_dir():
+        _usage(parser, "--out", f"{args.out!r} is a folder; give the .html file to write")
+    if not _needs(parser, "matplotlib"):
+        return 1
+    try:
+        text = _report.build_report(args.results)
+    except ValueError as exc:
+        _usage(parser, "RESULTS", str(exc).removeprefix("results: "))
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        return _fail(parser, f"cannot write {args.out}: {exc}")
+    print(out)
+    return 0
