@@ -35,7 +35,8 @@ class Loop:
     header: str
     nogil: bool  # runs without the GIL: in a nogil function, a ``with nogil`` block or a ``prange(nogil=True)``
     innermost: bool  # holds no other loop
-    python_lines: list = field(default_factory=list)  # [(line, score)] of lines that touch Python, per iteration
+    # [(line, score)] of the lines that touch Python, per iteration
+    python_lines: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def hot(self) -> bool:
@@ -55,11 +56,11 @@ class Annotation:
     html: Path
     code_lines: int  # lines Cython generated code for
     python_lines: int  # of which touch Python (score > 0)
-    loops: list
+    loops: list[Loop]
     directives: dict = field(default_factory=dict)  # the file's ``# cython:`` header, as Cython reads it
 
     @property
-    def hot_loops(self) -> list:
+    def hot_loops(self) -> list[Loop]:
         return [loop for loop in self.loops if loop.hot]
 
     @property
@@ -130,18 +131,18 @@ def annotation_scores(html_path: str | Path) -> dict[int, int]:
             self._score: int | None = None
             self._text: list[str] = []
 
-        def handle_starttag(self, tag, attrs):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
             classes = (dict(attrs).get("class") or "").split()
             if tag == "pre" and "line" in classes:
                 score = [c for c in classes if c.startswith("score-")]
                 self._score = int(score[0][6:]) if score else 0
                 self._text = []
 
-        def handle_data(self, data):
+        def handle_data(self, data: str) -> None:
             if self._score is not None:
                 self._text.append(data)
 
-        def handle_endtag(self, tag):
+        def handle_endtag(self, tag: str) -> None:
             if tag == "pre" and self._score is not None:
                 match = re.match(r"\D*?(\d+):", "".join(self._text))
                 if match:
@@ -153,14 +154,14 @@ def annotation_scores(html_path: str | Path) -> dict[int, int]:
     return parser.scores
 
 
-def _lines(node, descriptor) -> set[int]:
+def _lines(node: Any, descriptor: object) -> set[int]:  # Cython's nodes are untyped
     """The source lines of a subtree's nodes (those of ``descriptor``'s file, not of included ones)."""
     from Cython.Compiler.Visitor import TreeVisitor
 
     found: set[int] = set()
 
     class Lines(TreeVisitor):
-        def visit_Node(self, n):
+        def visit_Node(self, n: Any) -> None:
             if n.pos and n.pos[0] is descriptor:
                 found.add(n.pos[1])
             self.visitchildren(n)
@@ -169,7 +170,7 @@ def _lines(node, descriptor) -> set[int]:
     return found
 
 
-def _prange(loop) -> tuple[bool, bool]:
+def _prange(loop: Any) -> tuple[bool, bool]:
     """(a ``prange`` loop, with ``nogil=True``) from the loop's iterator as parsed."""
     call = getattr(getattr(loop, "iterator", None), "sequence", None)
     function = getattr(call, "function", None)
@@ -180,7 +181,7 @@ def _prange(loop) -> tuple[bool, bool]:
     return True, nogil
 
 
-def _declared_nogil(function) -> bool:
+def _declared_nogil(function: Any) -> bool:
     """A ``cdef ... nogil`` function (the declarator may be wrapped, e.g. in a pointer's)."""
     declarator = function.declarator
     while declarator is not None and not hasattr(declarator, "nogil"):
@@ -200,7 +201,7 @@ def find_loops(source: str | Path, scores: dict[int, int] | None = None, *, incl
     return _loops(parse(source, include), text, scores or {})
 
 
-def _loops(tree, text: str, scores: dict[int, int]) -> list[Loop]:
+def _loops(tree: Any, text: str, scores: dict[int, int]) -> list[Loop]:
     from Cython.Compiler.Visitor import TreeVisitor
 
     descriptor = tree.pos[0]
@@ -213,24 +214,24 @@ def _loops(tree, text: str, scores: dict[int, int]) -> list[Loop]:
             self.nogil = False  # the GIL state of the code being visited
             self.open: list[Loop] = []  # the loops around it
 
-        def visit_Node(self, node):
+        def visit_Node(self, node: Any) -> None:
             self.visitchildren(node)
 
-        def _within(self, node, nogil: bool):
+        def _within(self, node: Any, nogil: bool) -> None:
             previous, self.nogil = self.nogil, nogil
             self.visitchildren(node)
             self.nogil = previous
 
-        def visit_CFuncDefNode(self, node):
+        def visit_CFuncDefNode(self, node: Any) -> None:
             self._within(node, _declared_nogil(node))
 
-        def visit_DefNode(self, node):
+        def visit_DefNode(self, node: Any) -> None:
             self._within(node, False)
 
-        def visit_GILStatNode(self, node):  # ``with nogil:`` or, inside one, ``with gil:``
+        def visit_GILStatNode(self, node: Any) -> None:  # ``with nogil:`` or, inside one, ``with gil:``
             self._within(node, node.state == "nogil")
 
-        def visit_LoopNode(self, node):  # for, for-from and while loops
+        def visit_LoopNode(self, node: Any) -> None:  # for, for-from and while loops
             parallel, prange_nogil = _prange(node)
             start = node.pos[1]
             loop = Loop(start=start, end=start, header=lines[start - 1].strip(), nogil=self.nogil or prange_nogil,

@@ -14,6 +14,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # asv is imported where used: an optional dependency
+    from asv.config import Config
+    from asv.results import Results
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class AsvCell:
         return isinstance(self.value, int | float) and not math.isnan(self.value)
 
 
-def _asv():
+def _asv() -> ModuleType:
     try:
         import asv.benchmarks
         import asv.config
@@ -55,7 +61,7 @@ def _one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def load_config(path: str | Path):
+def load_config(path: str | Path) -> Config:
     """asv's configuration through asv's own loader (``//`` comments anywhere, asv's defaults filled in).
 
     Raises ValueError, one line naming the file, when it is missing or broken.
@@ -71,7 +77,7 @@ def load_config(path: str | Path):
         raise ValueError(f"cannot read the asv configuration {path}: {reason}") from None
 
 
-def cells(result, keys: Iterable[str] | None = None) -> list[AsvCell]:
+def cells(result: Results, keys: Iterable[str] | None = None) -> list[AsvCell]:
     """The cells of a loaded ``asv.results.Results`` (of ``keys``, default every benchmark in it)."""
     found = []
     date = result.date / 1000 if isinstance(result.date, int | float) else 0.0

@@ -114,7 +114,7 @@ class Record:
 class _Timer:
     """Times the kernel's call on cases of a cell: by size, or (kernels that declare ``shrink``) by fraction."""
 
-    def __init__(self, kernel: Kernel, backend: Backend, size: int, workers: int | None, seed: int):
+    def __init__(self, kernel: Kernel, backend: Backend, size: int, workers: int | None, seed: int) -> None:
         self.kernel, self.backend, self.size, self.workers, self.seed = kernel, backend, size, workers, seed
         self.cases: dict[int, Case] = {}
         self.full = kernel.work(size)

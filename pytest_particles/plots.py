@@ -27,13 +27,23 @@ import ast
 import datetime
 import json
 import math
+import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from . import registry
+
+if TYPE_CHECKING:  # matplotlib is imported where used: an optional dependency
+    from matplotlib.figure import Figure
+
+# What load_results reads: one file or folder, or several.
+ResultPaths = str | Path | Iterable[str | Path]
 
 FIGSIZE = (12.0, 5.0)  # inches
 DPI = 100  # so a figure is 1200 x 500 pixels
@@ -52,7 +62,7 @@ class Measurement:
     date: float = 0.0  # seconds since the epoch, from the results file (0 when unknown)
 
 
-def _require_matplotlib():
+def _require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError as exc:
@@ -62,7 +72,7 @@ def _require_matplotlib():
 # --------------------------------------------------------------------------- reading results
 
 
-def _timestamp(text) -> float:
+def _timestamp(text: object) -> float:
     """An ISO date (naive means UTC) as seconds since the epoch; 0 when missing or unreadable."""
     if not isinstance(text, str):
         return 0.0
@@ -75,7 +85,7 @@ def _timestamp(text) -> float:
     return value.timestamp()
 
 
-def _size(value) -> int | None:
+def _size(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float) and value >= 1 and float(value).is_integer():
@@ -83,7 +93,7 @@ def _size(value) -> int | None:
     return None
 
 
-def _time(value) -> float | None:
+def _time(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return float(value) if math.isfinite(value) and value > 0 else None
@@ -123,7 +133,7 @@ def _asv_kernel(benchmark: str) -> str:
         (k for k in registry.kernel_names() if k == module or k.startswith(module + "_")), module)
 
 
-def _literal(text):
+def _literal(text: str) -> object:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -179,7 +189,7 @@ def _read(path: Path, *, strict: bool) -> list[Measurement] | None:
     return None
 
 
-def load_results(paths) -> list[Measurement]:
+def load_results(paths: ResultPaths) -> list[Measurement]:
     """Every measurement in ``paths`` (files or folders, searched recursively), the newest per
     (kernel, backend, size): every runner times a kernel's own cases (:mod:`pytest_particles.cases`),
     so the same (kernel, backend, size) is the same workload whichever runner timed it.
@@ -189,11 +199,11 @@ def load_results(paths) -> list[Measurement]:
     """
     if isinstance(paths, str | Path):
         paths = [paths]
-    paths = [Path(p) for p in paths]
-    if not paths:
+    given = [Path(p) for p in paths]
+    if not given:
         raise ValueError("results: give at least one results file or folder")
     found: list[Measurement] = []
-    for path in paths:
+    for path in given:
         if path.is_dir():
             for file in sorted(path.rglob("*.json")):
                 found += _read(file, strict=False) or []
@@ -206,7 +216,7 @@ def load_results(paths) -> list[Measurement]:
         newest[(m.kernel, m.backend, m.size)] = m
     if not newest:
         raise ValueError(
-            f"results: no kernel timings (kernel, backend, size) found in {', '.join(map(str, paths))}"
+            f"results: no kernel timings (kernel, backend, size) found in {', '.join(map(str, given))}"
         )
     return list(newest.values())
 
@@ -214,7 +224,7 @@ def load_results(paths) -> list[Measurement]:
 # --------------------------------------------------------------------------- fitting and drawing
 
 
-def fit_exponent(sizes, times) -> float | None:
+def fit_exponent(sizes: npt.ArrayLike, times: npt.ArrayLike) -> float | None:
     """k of time ~ size**k, least squares on log-log axes; None with fewer than two distinct sizes."""
     sizes, times = np.asarray(sizes, dtype=float), np.asarray(times, dtype=float)
     if sizes.shape != times.shape:
@@ -226,7 +236,7 @@ def fit_exponent(sizes, times) -> float | None:
     return float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
 
 
-def _backend_order(names, kernel: str) -> list[str]:
+def _backend_order(names: Iterable[str], kernel: str) -> list[str]:
     """The registry's table order (lowest priority first), unknown names last."""
     from .bench import ordered_backends
 
@@ -235,7 +245,7 @@ def _backend_order(names, kernel: str) -> list[str]:
     return sorted(names, key=lambda n: (rank.get(n, len(rank)), n))
 
 
-def make_figure(kernel: str, measurements: list[Measurement]):
+def make_figure(kernel: str, measurements: list[Measurement]) -> Figure:
     """The matplotlib Figure (Agg canvas, no window) of ``kernel``'s runtime and speedup panels."""
     _require_matplotlib()
     from matplotlib import colormaps
@@ -298,14 +308,14 @@ def make_figure(kernel: str, measurements: list[Measurement]):
     return fig
 
 
-def plot_kernel(kernel: str, measurements: list[Measurement], path) -> Path:
+def plot_kernel(kernel: str, measurements: list[Measurement], path: str | os.PathLike[str]) -> Path:
     """Write :func:`make_figure` of ``kernel`` to the PNG ``path`` (1200 x 500 pixels); returns it."""
     path = Path(path)
     make_figure(kernel, measurements).savefig(path, dpi=DPI)
     return path
 
 
-def plot_results(results, out_dir) -> list[Path]:
+def plot_results(results: ResultPaths, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Read ``results`` (see :func:`load_results`) and write ``KERNEL.png`` for each kernel in ``out_dir``.
 
     Returns the paths written, in the registry's kernel order (undeclared kernels last).

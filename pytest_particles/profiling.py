@@ -33,15 +33,18 @@ import pstats
 import re
 import tracemalloc
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluggy import HookimplMarker
 
 from . import registry
 from .cases import DEFAULT_SEED, Case
+
+if TYPE_CHECKING:  # the command line never imports pytest
+    import pytest
 
 hookimpl = HookimplMarker("pytest")  # pytest.hookimpl, without importing pytest for the command line
 
@@ -113,7 +116,7 @@ class ProfileResult:
         return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}
 
 
-def _memory_peak(func, args, kwargs) -> int:
+def _memory_peak(func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> int:
     """Peak traced memory (bytes) of one call, above what was allocated when it started."""
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
@@ -272,7 +275,7 @@ class ProfileHooks:
     note; a failure of a tool is a warning, never a test failure.
     """
 
-    def __init__(self, out_dir: str | Path):
+    def __init__(self, out_dir: str | Path) -> None:
         require_tools()
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -280,7 +283,7 @@ class ProfileHooks:
         self._stems: set[str] = set()
 
     @classmethod
-    def from_option(cls, config, value: str) -> ProfileHooks:
+    def from_option(cls, config: pytest.Config, value: str) -> ProfileHooks:
         """Hooks for the option's value (relative to the invocation folder), or a UsageError naming the option."""
         import pytest
 
@@ -302,7 +305,7 @@ class ProfileHooks:
         return stem
 
     @hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item):
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         result = yield  # raises when the test failed: nothing to profile then
         marker = item.get_closest_marker("kernel")
         record = getattr(item, "funcargs", {}).get("backend")
@@ -327,7 +330,7 @@ class ProfileHooks:
         write_summary(self.results, self.out_dir)
         return result
 
-    def pytest_terminal_summary(self, terminalreporter):
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         tr = terminalreporter
         tr.write_sep("-", f"particles profile: {len(self.results)} tests -> {self.out_dir}")
         if not self.results:

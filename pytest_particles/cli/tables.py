@@ -6,6 +6,7 @@ import os
 import pstats
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
@@ -13,6 +14,11 @@ from rich.table import Table
 from rich.text import Text
 
 from .. import registry
+
+if TYPE_CHECKING:  # imported where used: each subcommand loads only its own tool
+    from ..bench import Record
+    from ..gate import Outcome
+    from ..profiling import ProfileResult
 
 
 def stdout_console() -> Console:
@@ -93,7 +99,7 @@ def _bench_table(rows: list[tuple], caption: str, with_note: bool) -> Table:
     return table
 
 
-def _bench_row(r) -> tuple[list, Text]:
+def _bench_row(r: Record) -> tuple[list, Text]:
     """A record's cells (kernel, size, backend, time, throughput, speedup, published) and its note."""
     cells: list = [r.kernel, f"{r.size:,}", Text(r.backend)]
     book = format_time(r.published_s)
@@ -146,7 +152,7 @@ def print_bench(records: list, machine: dict, *, workers: int | None, repeat: in
 # --------------------------------------------------------------------------- gate
 
 
-def print_gate(outcome, base: str, head: str, *, instructions: bool) -> None:
+def print_gate(outcome: Outcome, base: str, head: str, *, instructions: bool) -> None:
     """The compared cells (only the flagged ones when the gate passed), broken benchmarks, the verdict."""
     from .. import gate
 
@@ -175,7 +181,7 @@ def print_gate(outcome, base: str, head: str, *, instructions: bool) -> None:
 # --------------------------------------------------------------------------- profile and annotate
 
 
-def print_profile(result, *, top: int) -> None:
+def print_profile(result: ProfileResult, *, top: int) -> None:
     """pstats' own table of the most own time, then where each tool's file is."""
     from ..profiling import format_bytes
 

@@ -32,6 +32,7 @@ The book's ipyparallel backends (evolve, distance_matrix, pi) are in
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from .. import parallel
 
@@ -64,7 +65,7 @@ _BOOK = ("BACKEND", "RETRIES", "TASKS_PER_ENGINE", "scatter_evolve_gather", "evo
          "distance_matrix_ipyparallel", "pi_ipyparallel")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _BOOK:
         return getattr(importlib.import_module("pytest_particles.book.cluster"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING
 
 from .. import registry
 from .waiting import ClusterError, Deadline, checked_count, checked_timeout, ipp, ipyparallel_missing, submit, wait
+
+if TYPE_CHECKING:  # ipyparallel is imported when a cluster starts or connects (waiting.ipp)
+    import ipyparallel
 
 # Short enough for one line of `pytest-particles backends`; the README says more.
 NOT_CONNECTED = (
@@ -26,8 +30,8 @@ class Connection:
     when known; ``source`` says where the cluster came from.
     """
 
-    def __init__(self, client, *, source: str, cluster=None, connection_file: str | None = None,
-                 profile_dir: str | None = None):
+    def __init__(self, client: ipyparallel.Client, *, source: str, cluster: ipyparallel.Cluster | None = None,
+                 connection_file: str | None = None, profile_dir: str | None = None) -> None:
         self.client = client
         self.cluster = cluster
         self.source = source

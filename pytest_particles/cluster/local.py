@@ -9,9 +9,13 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from .connection import Connection, forget, push
 from .waiting import ClusterError, Deadline, checked_count, checked_timeout, ipp, settings
+
+if TYPE_CHECKING:  # ipyparallel is imported when a cluster starts (waiting.ipp)
+    import ipyparallel
 
 LOOPBACK = "127.0.0.1"
 
@@ -76,7 +80,7 @@ def _start(n: int, timeout: float) -> Connection:
     return connection
 
 
-def _launched(cluster) -> list:
+def _launched(cluster: ipyparallel.Cluster) -> list:
     """The processes of a cluster started here (psutil.Process): controller, engines and all their children.
 
     Engines start a "nanny" child; an engine killed with SIGKILL leaves it behind for a while, so the
@@ -94,7 +98,7 @@ def _launched(cluster) -> list:
     return processes
 
 
-def stop_cluster(cluster, profile_dir: str | None, processes: list) -> None:
+def stop_cluster(cluster: ipyparallel.Cluster, profile_dir: str | None, processes: list) -> None:
     """Stop a cluster we started (SIGTERM, then SIGKILL after STOP_GRACE s), leaving no process behind."""
     try:
         processes = processes + _launched(cluster)
@@ -111,7 +115,7 @@ def stop_cluster(cluster, profile_dir: str | None, processes: list) -> None:
             shutil.rmtree(profile_dir, ignore_errors=True)
 
 
-def _launcher_output(cluster) -> str:
+def _launcher_output(cluster: ipyparallel.Cluster) -> str:
     """The last lines the controller and engines wrote, to explain a failed start."""
     parts = []
     for launcher in [cluster.controller, *cluster.engines.values()]:

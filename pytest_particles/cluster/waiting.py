@@ -66,7 +66,7 @@ def checked_count(value: object, name: str) -> int:
 class Deadline:
     """The end of a wait of ``timeout`` seconds (default: the package's TIMEOUT) that starts now."""
 
-    def __init__(self, timeout: float | None = None):
+    def __init__(self, timeout: float | None = None) -> None:
         self.timeout = checked_timeout(timeout)
         self.at = time.monotonic() + self.timeout
 
