@@ -146,7 +146,7 @@ h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}img{max-width:
 table{border-collapse:collapse;margin:1em 0}td,th{padding:.25em .7em;border-bottom:1px solid #eee;text-align:right}
 td:nth-child(-n+2),th:nth-child(-n+2){text-align:left}th{cursor:pointer;background:#f4f4f4;user-select:none}
 th[data-dir=asc]::after{content:" \\25B2"}th[data-dir=desc]::after{content:" \\25BC"}
-tr.failed td{color:#a00}.failures li{color:#a00}.note{color:#555;font-size:.9em}
+tr.failed td,p.failures,.failures li{color:#a00}.note{color:#555;font-size:.9em}
 """
 
 # click a header: sort the rows by that column (numbers by data-sort, empty cells last), again: reverse
