@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
 
 
 class Extension:
     """A private compiled module of pytest_particles, or the reason it is missing."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str) -> None:
         self.name = f"pytest_particles.{name}"
         self.module: ModuleType | None
         try:
@@ -19,11 +20,11 @@ class Extension:
             self.module = None
             self.reason = f"compiled extension {self.name} is not built ({exc}); reinstall with pip install ."
 
-    def check(self):
+    def check(self) -> bool | str:
         """Availability check for serial compiled backends."""
         return self.reason or True
 
-    def openmp_check(self):
+    def openmp_check(self) -> bool | str:
         """Availability check for OpenMP backends."""
         if self.module is None:
             return self.reason
@@ -35,10 +36,10 @@ class Extension:
         return True
 
 
-def module_check(name: str):
+def module_check(name: str) -> Callable[[], bool | str]:
     """Availability check for a backend that needs the Python package ``name``."""
 
-    def check():
+    def check() -> bool | str:
         try:
             importlib.import_module(name)
         except ImportError as exc:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +36,8 @@ RETRIES = 3  # resubmissions of a lost pi task (to another engine)
 TASKS_PER_ENGINE = 4  # pi tasks per engine: load balancing, and little work lost with an engine
 
 
-def scatter_evolve_gather(connection: Connection, r, ang_speed, timestep, nsteps, phases: dict | None = None) -> None:
+def scatter_evolve_gather(connection: Connection, r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int,
+                          phases: dict[str, Any] | None = None) -> None:
     """The book's scatter_gather on ``connection``: r (N, 2) is updated in place.
 
     ``phases``, when given, receives the seconds spent in each phase as seen
@@ -74,12 +76,12 @@ def scatter_evolve_gather(connection: Connection, r, ang_speed, timestep, nsteps
                       remote=max(seconds for _, seconds in done), kernel=sorted({kernel for kernel, _ in done}))
 
 
-def evolve_ipyparallel(r, ang_speed, timestep, nsteps):
+def evolve_ipyparallel(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int) -> None:
     """The book's scatter_gather: particles scattered over the engines, evolved by the compiled kernel, gathered."""
     scatter_evolve_gather(cluster.connected(), r, ang_speed, timestep, nsteps)
 
 
-def distance_matrix_ipyparallel(r, out=None):
+def distance_matrix_ipyparallel(r: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """One block of rows per engine, computed there and assembled here (into ``out`` when given)."""
     deadline = Deadline()
     connection = cluster.connected()
@@ -96,7 +98,7 @@ def distance_matrix_ipyparallel(r, out=None):
     return out
 
 
-def pi_ipyparallel(samples, seed_sequence, workers=None):
+def pi_ipyparallel(samples: int, seed_sequence: np.random.SeedSequence, workers: int | None = None) -> int:
     """A load-balanced map over the streams, each task a group of streams, lost tasks retried on other engines."""
     deadline = Deadline()
     connection = cluster.connected()

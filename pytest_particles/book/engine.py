@@ -11,8 +11,17 @@ missing module (:func:`pytest_particles.cluster.wait`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
-def _on_engine(func):
+if TYPE_CHECKING:  # the functions below import what they use: they run in an engine's namespace
+    import numpy as np
+    import numpy.typing as npt
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _on_engine(func: _F) -> _F:
     func.__module__ = "__main__"  # shipped by code, run in the engine's namespace
     return func
 
@@ -48,7 +57,7 @@ def discard_names(*keys: str) -> None:
 
 
 @_on_engine
-def distance_rows(r, start: int, stop: int):
+def distance_rows(r: npt.ArrayLike, start: int, stop: int) -> np.ndarray:
     """Rows start:stop of the distance matrix of the points r (N, 2), by the book's row-block kernel."""
     import numpy as np
 
@@ -64,7 +73,7 @@ def distance_rows(r, start: int, stop: int):
 
 
 @_on_engine
-def count_hits(counts, children) -> int:
+def count_hits(counts: Sequence[int] | np.ndarray, children: Sequence[np.random.SeedSequence]) -> int:
     """Hits of the given streams, by the book's serial compiled kernel (as its multiprocessing backend's tasks)."""
     from pytest_particles.book import pi
 

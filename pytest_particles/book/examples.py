@@ -25,6 +25,15 @@ import multiprocessing
 import operator
 import random
 from collections import Counter
+from collections.abc import Hashable, Iterable
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only (numpy is imported where used)
+    from multiprocessing.sharedctypes import Synchronized
+    from multiprocessing.synchronize import Event, Lock
+
+    import numpy as np
 
 # --------------------------------------------------------------------------- taylor.py (profiling)
 
@@ -45,7 +54,7 @@ def factorial(n: int) -> float:
     return n * factorial(n - 1)
 
 
-def _terms(n) -> int:
+def _terms(n: int) -> int:
     try:
         n = operator.index(n)
     except TypeError:
@@ -82,7 +91,7 @@ def random_items(n: int = 10_000, high: int = 10, seed: int = 0) -> list[int]:
     return [rng.randint(0, high) for _ in range(n)]
 
 
-def count_with_dict(items) -> dict:
+def count_with_dict(items: Iterable[Hashable]) -> dict:
     """Count occurrences with a dict and an explicit loop (the book: 10.1 ms)."""
     counts: dict = {}
     for item in items:
@@ -92,7 +101,7 @@ def count_with_dict(items) -> dict:
     return counts
 
 
-def count_with_counter(items) -> Counter:
+def count_with_counter(items: Iterable[Hashable]) -> Counter:
     """Count occurrences with :class:`collections.Counter`, the loop in C (the book: 9.11 ms)."""
     return Counter(items)
 
@@ -118,7 +127,7 @@ def sum_squares_generator(n: int = SQUARES_N) -> int:
 # --------------------------------------------------------------------------- compiled examples
 
 
-def compiled(name: str):
+def compiled(name: str) -> ModuleType:
     """The compiled example module ``chebyshev`` or ``hello_parallel`` (built from src/_NAME.pyx)."""
     if name not in ("chebyshev", "hello_parallel"):
         raise ValueError(f"name must be 'chebyshev' or 'hello_parallel'; got {name!r}")
@@ -130,7 +139,7 @@ def compiled(name: str):
         ) from exc
 
 
-def chebyshev_points(n: int = 100, seed: int = 0):
+def chebyshev_points(n: int = 100, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Two sets of ``n`` points (n, 2), uniform in [0, 1), for the Chebyshev examples."""
     import numpy as np
 
@@ -138,7 +147,7 @@ def chebyshev_points(n: int = 100, seed: int = 0):
     return rng.random((n, 2)), rng.random((n, 2))
 
 
-def chebyshev_benchmark(a, b) -> float:
+def chebyshev_benchmark(a: np.ndarray, b: np.ndarray) -> float:
     """The book's profiling example: call the compiled ``chebyshev`` from Python for every pair.
 
     With 100 x 100 points this is 10,000 calls; because ``chebyshev`` is
@@ -160,7 +169,7 @@ COUNTER_INCREMENTS = 1000
 COUNTER_TIMEOUT = 60.0  # seconds a process may take before it is killed
 
 
-def _increment(counter, lock, increments: int, start) -> None:
+def _increment(counter: Synchronized[int], lock: Lock | None, increments: int, start: Event) -> None:
     start.wait(COUNTER_TIMEOUT)  # all processes start together, so their increments overlap
     for _ in range(increments):
         if lock is None:

@@ -6,11 +6,19 @@ them; the plugin itself names no kernel.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 import pytest
+
+if TYPE_CHECKING:  # imported where used: the plugin costs nothing until a test uses a fixture
+    import numpy as np
+
+    from .physics import ReferenceCase
 
 
 @pytest.fixture
-def particle_system():
+def particle_system() -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """Factory ``particle_system(n, seed=0) -> (r, ang_speed)``: the book's x, y, ang_speed uniform in (-1, 1)."""
     from . import physics
 
@@ -18,7 +26,7 @@ def particle_system():
 
 
 @pytest.fixture
-def reference_case():
+def reference_case() -> ReferenceCase:
     """The book's golden case for evolve: ``.r``, ``.ang_speed``, ``.dt``, ``.expected``, ``.tolerance``."""
     from . import physics
 
@@ -26,7 +34,7 @@ def reference_case():
 
 
 @pytest.fixture
-def assert_physics():
+def assert_physics() -> Any:  # an AssertPhysics, a class of this function
     """``.evolve(result, r, ang_speed, dt, timestep=1e-5)``, ``.distance_matrix(D, r)``,
     ``.pi(estimate, samples, sigmas=5)``."""
     from . import physics

@@ -20,8 +20,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 EPS = np.finfo(np.float64).eps
 
@@ -78,14 +80,14 @@ def particle_system(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 # --- the scheme's laws and the exact motion --------------------------------------------------
 
 
-def euler_radius(r, ang_speed, timestep: float, nsteps: int) -> np.ndarray:
+def euler_radius(r: npt.ArrayLike, ang_speed: npt.ArrayLike, timestep: float, nsteps: int) -> np.ndarray:
     """Radii (N,) after ``nsteps`` scheme steps: sqrt(r_0**2 + n * (ang_speed * timestep)**2)."""
     r = np.asarray(r, dtype=np.float64)
     d = np.asarray(ang_speed, dtype=np.float64) * timestep
     return np.sqrt(np.einsum("ij,ij->i", r, r) + nsteps * d * d)
 
 
-def euler_turn(r, ang_speed, timestep: float, nsteps: int) -> np.ndarray:
+def euler_turn(r: npt.ArrayLike, ang_speed: npt.ArrayLike, timestep: float, nsteps: int) -> np.ndarray:
     """Angles (N,) the scheme turns each particle by in ``nsteps``: sum_k atan(d / r_k).
 
     Summed directly (pairwise, in blocks of about 2**21 terms), O(N * nsteps):
@@ -103,7 +105,7 @@ def euler_turn(r, ang_speed, timestep: float, nsteps: int) -> np.ndarray:
     return total
 
 
-def euler_positions(r, ang_speed, timestep: float, nsteps: int) -> np.ndarray:
+def euler_positions(r: npt.ArrayLike, ang_speed: npt.ArrayLike, timestep: float, nsteps: int) -> np.ndarray:
     """Positions (N, 2) the scheme reaches after ``nsteps``, from its two exact laws."""
     r = np.asarray(r, dtype=np.float64)
     angle = np.arctan2(r[:, 1], r[:, 0]) + euler_turn(r, ang_speed, timestep, nsteps)
@@ -111,7 +113,7 @@ def euler_positions(r, ang_speed, timestep: float, nsteps: int) -> np.ndarray:
     return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
 
 
-def exact_positions(r, ang_speed, t: float) -> np.ndarray:
+def exact_positions(r: npt.ArrayLike, ang_speed: npt.ArrayLike, t: float) -> np.ndarray:
     """Positions (N, 2) of the exact circular motion after time ``t``: radius kept, angle + s t / r."""
     r = np.asarray(r, dtype=np.float64)
     radius = np.hypot(r[:, 0], r[:, 1])
@@ -119,7 +121,7 @@ def exact_positions(r, ang_speed, t: float) -> np.ndarray:
     return np.column_stack([radius * np.cos(angle), radius * np.sin(angle)])
 
 
-def euler_error(r, ang_speed, timestep: float, nsteps: int) -> np.ndarray:
+def euler_error(r: npt.ArrayLike, ang_speed: npt.ArrayLike, timestep: float, nsteps: int) -> np.ndarray:
     """Distance (N,) between the scheme and the exact motion after ``nsteps`` steps.
 
     The scheme's known deviation: its radius grows by sqrt(1 + (d / r_k)**2)
@@ -130,7 +132,7 @@ def euler_error(r, ang_speed, timestep: float, nsteps: int) -> np.ndarray:
     return np.hypot(*(scheme - exact).T)
 
 
-def rounding_tolerance(r, ang_speed, timestep: float, nsteps: int) -> float:
+def rounding_tolerance(r: npt.ArrayLike, ang_speed: npt.ArrayLike, timestep: float, nsteps: int) -> float:
     """How far float64 rounding may carry an iterated result from the scheme's laws.
 
     Each step rounds a few times, relative to the radius; allow 16 ulps per
@@ -157,11 +159,12 @@ def _report(title: str, rows: list[str], total: int, bound: str) -> str:
     return f"{title} ({total} of them; {bound}):\n{shown}{more}"
 
 
-def _pair(v) -> str:
+def _pair(v: np.ndarray) -> str:
     return f"({v[0]:.16g}, {v[1]:.16g})"
 
 
-def _compare_positions(got, expected, tolerance, title: str, bound: str) -> None:
+def _compare_positions(got: np.ndarray, expected: np.ndarray, tolerance: float | np.ndarray, title: str,
+                       bound: str) -> None:
     distance = np.hypot(*(got - expected).T)
     bad = np.flatnonzero(~(distance <= tolerance))  # NaN counts as bad
     if bad.size:
@@ -174,14 +177,14 @@ def _compare_positions(got, expected, tolerance, title: str, bound: str) -> None
         raise AssertionError(_report(title, rows, bad.size, bound))
 
 
-def _result_array(result, shape: tuple, name: str) -> np.ndarray:
+def _result_array(result: npt.ArrayLike, shape: tuple, name: str) -> np.ndarray:
     got = np.asarray(result, dtype=np.float64)
     if got.shape != shape:
         raise AssertionError(f"{name} has shape {got.shape}; expected {shape}")
     return got
 
 
-def check_golden(result, case: ReferenceCase | None = None) -> None:
+def check_golden(result: npt.ArrayLike, case: ReferenceCase | None = None) -> None:
     """The book's golden values, within its tolerance of 1e-5."""
     case = case or golden_case()
     got = _result_array(result, case.expected.shape, "evolve result")
@@ -189,7 +192,8 @@ def check_golden(result, case: ReferenceCase | None = None) -> None:
                        f"tolerance {case.tolerance:g}")
 
 
-def check_evolve(result, r, ang_speed, dt: float, timestep: float = 1e-5) -> None:
+def check_evolve(result: npt.ArrayLike, r: npt.ArrayLike, ang_speed: npt.ArrayLike, dt: float,
+                 timestep: float = 1e-5) -> None:
     """Check an evolve result against physics, not against another backend.
 
     1. the radius law r_n**2 = r_0**2 + n (ang_speed timestep)**2;
@@ -225,18 +229,19 @@ def check_evolve(result, r, ang_speed, dt: float, timestep: float = 1e-5) -> Non
                        f"the scheme's known deviation after n = {nsteps} steps")
 
 
-def check_radius_never_shrinks(before, after, nsteps: int) -> None:
+def check_radius_never_shrinks(before: npt.ArrayLike, after: npt.ArrayLike, nsteps: int) -> None:
     """Under the scheme no radius shrinks (up to rounding over ``nsteps`` steps)."""
-    before = np.hypot(*np.asarray(before, dtype=np.float64).T)
-    after = np.hypot(*np.asarray(after, dtype=np.float64).T)
-    floor = before * (1 - 16 * EPS * max(nsteps, 1))
-    bad = np.flatnonzero(~(after >= floor))
+    radius_before: np.ndarray = np.hypot(*np.asarray(before, dtype=np.float64).T)
+    radius_after: np.ndarray = np.hypot(*np.asarray(after, dtype=np.float64).T)
+    floor = radius_before * (1 - 16 * EPS * max(nsteps, 1))
+    bad = np.flatnonzero(~(radius_after >= floor))
     if bad.size:
-        rows = [f"particle {i}: radius {before[i]:.16g} -> {after[i]:.16g}" for i in bad]
+        rows = [f"particle {i}: radius {radius_before[i]:.16g} -> {radius_after[i]:.16g}" for i in bad]
         raise AssertionError(_report("a radius shrank", rows, bad.size, "Euler steps only grow r"))
 
 
-def check_permutation(evolve: Callable, r, ang_speed, dt: float, *, timestep: float = 1e-5, seed: int = 0) -> None:
+def check_permutation(evolve: Callable[..., Any], r: npt.ArrayLike, ang_speed: npt.ArrayLike, dt: float, *,
+                      timestep: float = 1e-5, seed: int = 0) -> None:
     """Particles are independent: permuting the input permutes the output."""
     r = np.asarray(r, dtype=np.float64)
     ang_speed = np.asarray(ang_speed, dtype=np.float64)
@@ -248,7 +253,8 @@ def check_permutation(evolve: Callable, r, ang_speed, dt: float, *, timestep: fl
                        "particles are independent")
 
 
-def check_composition(evolve: Callable, r, ang_speed, dt_a: float, dt_b: float, *, timestep: float = 1e-5) -> None:
+def check_composition(evolve: Callable[..., Any], r: npt.ArrayLike, ang_speed: npt.ArrayLike, dt_a: float,
+                      dt_b: float, *, timestep: float = 1e-5) -> None:
     """evolve(a) then evolve(b) equals evolve(a + b) when the step counts add up."""
     n_a, n_b = steps(dt_a, timestep), steps(dt_b, timestep)
     r = np.asarray(r, dtype=np.float64)
@@ -261,7 +267,8 @@ def check_composition(evolve: Callable, r, ang_speed, dt_a: float, dt_b: float, 
                        f"{n_a} + {n_b} steps")
 
 
-def check_distance_matrix(d, r, *, samples: int = 256, seed: int = 0, rtol: float = 1e-12) -> None:
+def check_distance_matrix(d: npt.ArrayLike, r: npt.ArrayLike, *, samples: int = 256, seed: int = 0,
+                          rtol: float = 1e-12) -> None:
     """Symmetric, zero diagonal, and equal to a plain reference on sampled entries."""
     r = np.asarray(r, dtype=np.float64)
     n = r.shape[0]

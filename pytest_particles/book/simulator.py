@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # matplotlib is imported where used: an optional dependency
+    from matplotlib.animation import FuncAnimation
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    from ..records import Backend
 
 
 class Particle:
@@ -14,7 +26,7 @@ class Particle:
 
     __slots__ = ("x", "y", "ang_speed")
 
-    def __init__(self, x, y, ang_speed):
+    def __init__(self, x: float, y: float, ang_speed: float) -> None:
         self.x = x
         self.y = y
         self.ang_speed = ang_speed
@@ -26,14 +38,15 @@ class Particle:
 class ParticleSimulator:
     """Evolves a list of :class:`Particle` objects in place, as in the book."""
 
-    def __init__(self, particles):
+    def __init__(self, particles: Iterable[Particle]) -> None:
         particles = list(particles)
         for i, p in enumerate(particles):
             if not all(hasattr(p, name) for name in Particle.__slots__):
                 raise TypeError(f"particles[{i}] must have x, y and ang_speed attributes; got {p!r}")
         self.particles = particles
 
-    def evolve(self, dt, backend=None, *, timestep=1e-5, workers=None) -> None:
+    def evolve(self, dt: float, backend: str | Backend | None = None, *, timestep: float = 1e-5,
+               workers: int | None = None) -> None:
         """Advance every particle by time ``dt`` (``dt / timestep`` Euler steps)."""
         from .evolution import evolve
 
@@ -44,7 +57,8 @@ class ParticleSimulator:
             p.x, p.y = x, y
 
 
-def visualize(simulator: ParticleSimulator, *, frames=None, backend=None, interval: int = 10, figure=None):
+def visualize(simulator: ParticleSimulator, *, frames: int | None = None, backend: str | Backend | None = None,
+              interval: int = 10, figure: Figure | None = None) -> FuncAnimation:
     """The book's animation: particles as red dots, ``simulator.evolve(0.01)`` every frame.
 
     Parameters
@@ -90,11 +104,11 @@ def visualize(simulator: ParticleSimulator, *, frames=None, backend=None, interv
     ax.set_xlim(-1, 1)
     ax.set_ylim(-1, 1)
 
-    def init():
+    def init() -> tuple[Line2D]:
         line.set_data([], [])
         return (line,)
 
-    def animate(i):
+    def animate(i: int) -> tuple[Line2D]:
         simulator.evolve(0.01, backend=backend)
         line.set_data([p.x for p in simulator.particles], [p.y for p in simulator.particles])
         return (line,)
@@ -103,15 +117,14 @@ def visualize(simulator: ParticleSimulator, *, frames=None, backend=None, interv
                                    cache_frame_data=False)
 
 
-def save_animation(path, *, particles: int = 100, frames: int = 100, backend=None, fps: int = 30, seed: int = 0):
+def save_animation(path: str | os.PathLike[str], *, particles: int = 100, frames: int = 100,
+                   backend: str | Backend | None = None, fps: int = 30, seed: int = 0) -> Path:
     """The book's animation of ``particles`` random particles written to the GIF ``path``; returns the Path.
 
     The particles are :func:`~pytest_particles.book.physics.particle_system`'s;
     each frame is one ``evolve(0.01)`` with ``backend``, drawn off-screen and
     written with matplotlib's PillowWriter (``pytest-particles animate``).
     """
-    from pathlib import Path
-
     from matplotlib.animation import PillowWriter
     from matplotlib.figure import Figure
 
