@@ -136,14 +136,21 @@ def available_cores() -> int:
 
 
 def workers(value) -> int:
-    """None (every core this process may use) or an int >= 1."""
+    """Threads or processes for a parallel backend: None or an int >= 1 (numpy integers too).
+
+    None means every core this process may use (:func:`available_cores`).
+    Larger values are clamped to that number: more workers than cores only
+    add overhead, and a huge one (2**63) must never reach compiled code's C
+    int or fork that many processes.
+    """
     if value is None:
         return available_cores()
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"workers must be None or an int >= 1; got {type(value).__name__} {value!r}")
+    value = int(value)  # a Python int: numpy's unsigned and signed integers compare and clamp exactly
     if value < 1:
         raise ValueError(f"workers must be None or an int >= 1; got {value}")
-    return int(value)
+    return min(value, available_cores())
 
 
 def _fits(needed: int, what: str, advice: str) -> None:

@@ -91,9 +91,11 @@ def test_worker_exception_propagates_unchanged():
 def test_timeout_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("PYTEST_PARTICLES_TIMEOUT", "12.5")
     assert parallel._timeout_from_environment() == 12.5
-    monkeypatch.setenv("PYTEST_PARTICLES_TIMEOUT", "soon")
-    with pytest.raises(ValueError, match=r"PYTEST_PARTICLES_TIMEOUT must be a number of seconds; got 'soon'"):
-        parallel._timeout_from_environment()
+    for text in ("soon", "inf", "nan", "0", "-1"):
+        monkeypatch.setenv("PYTEST_PARTICLES_TIMEOUT", text)
+        with pytest.raises(ValueError, match=rf"PYTEST_PARTICLES_TIMEOUT must be a finite number of seconds > 0; "
+                                             rf"got '{text}'"):
+            parallel._timeout_from_environment()
 
 
 def test_workers_default_to_the_affinity():
@@ -105,3 +107,26 @@ def test_chunks_cover_every_particle_once():
         bounds = parallel.chunk_bounds(n, parts)
         covered = np.concatenate([np.arange(a, b) for a, b in bounds])
         np.testing.assert_array_equal(covered, np.arange(n))
+
+
+@pytest.mark.parametrize("value", [2**31, 2**63, 10**100, np.int64(2**62), np.uint64(2**64 - 1), np.int32(10**6)])
+def test_workers_above_the_cores_are_clamped_to_them(value):
+    assert pp.validation.workers(value) == pp.validation.available_cores()
+    assert type(pp.validation.workers(value)) is int
+
+
+@pytest.mark.parametrize("value", [1, np.int8(1), np.uint64(1)])
+def test_one_worker_is_one(value):
+    assert pp.validation.workers(value) == 1
+
+
+@pytest.mark.parametrize("value", [0, -1, -(2**63), np.int64(-3), np.uint8(0)])
+def test_workers_below_one_are_a_value_error(value):
+    with pytest.raises(ValueError, match=r"workers must be None or an int >= 1; got -?\d+$"):
+        pp.validation.workers(value)
+
+
+@pytest.mark.parametrize("value", [2.0, np.float64(2), "2", True, np.bool_(True), 1j, [2], float("inf")])
+def test_workers_that_are_no_int_are_a_type_error(value):
+    with pytest.raises(TypeError, match=r"workers must be None or an int >= 1; got "):
+        pp.validation.workers(value)
