@@ -27,9 +27,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -248,6 +249,16 @@ def chunk_bounds(n: int, parts: int) -> list[tuple[int, int]]:
 # numexpr's thread count is one setting for the whole process, and changing it while another thread
 # evaluates can hang both: calls that set it hold this lock until they have restored it.
 _numexpr_lock = threading.RLock()
+
+
+def _forget_after_fork() -> None:
+    """In a forked child: the parent's pool, keeper thread and locks are not this process's to use."""
+    global _current, _keeper_thread, _lock, _numexpr_lock
+    _current, _keeper_thread = None, None
+    _lock, _numexpr_lock = threading.Lock(), threading.RLock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @contextlib.contextmanager

@@ -40,12 +40,13 @@ def _run(script: str, **env) -> subprocess.CompletedProcess:
 def _read_line(child: subprocess.Popen) -> str:
     """The child's first line of output, or a failure (with its stderr) if none comes within CHILD_TIMEOUT."""
     ready, _, _ = select.select([child.stdout], [], [], CHILD_TIMEOUT)
-    if not ready:
-        child.kill()
-        pytest.fail(f"the child printed nothing within {CHILD_TIMEOUT} s; stderr: {child.communicate()[1]}")
-    line = child.stdout.readline()
+    line = child.stdout.readline() if ready else ""
     if not line:
-        pytest.fail(f"the child exited with {child.wait()} before printing; stderr: {child.stderr.read()}")
+        child.kill()
+        # not communicate(): orphaned workers may hold the pipes open; take what stderr has
+        err = os.read(child.stderr.fileno(), 65536) if select.select([child.stderr], [], [], 1)[0] else b""
+        pytest.fail(f"the child printed nothing within {CHILD_TIMEOUT} s (exit {child.wait()}); "
+                    f"stderr: {err.decode(errors='replace')}")
     return line
 
 
@@ -158,6 +159,22 @@ def test_a_pool_started_from_a_thread_outlives_the_thread():
     assert set(first) <= set(pids) and len(pids) == 2
     assert all(_start_time(pid) for pid in pids)  # still running after the thread ended, and still working:
     assert set(parallel.run_tasks(os.getpid, [(), ()], workers=2)) <= set(pids)
+
+
+def test_a_forked_child_gets_a_pool_of_its_own():
+    done = _run("""
+        import os, signal
+        from pytest_particles import parallel
+
+        parent_pool = set(parallel.run_tasks(os.getpid, [(), ()], workers=2))
+        child = os.fork()
+        if child == 0:  # the parent's pool and threads do not exist here
+            signal.alarm(60)  # a hung child must not outlive the test
+            mine = set(parallel.run_tasks(os.getpid, [(), ()], workers=2))
+            os._exit(0 if mine and not mine & parent_pool else 1)
+        print(os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]))
+    """)
+    assert done.stdout.split() == ["0"], done.stderr
 
 
 # ----------------------------------------------------------------------------------------------- pool size
