@@ -82,8 +82,8 @@ class Kernel:
     def __call__(self, *args: Any, backend: str | Backend | None = None, workers: int | None = None,
                  **kwargs: Any) -> Any:
         """Run the kernel: the door (``validate``), then the chosen backend on the arguments."""
-        if self._call is not None:
-            return self._call(*args, backend=backend, workers=workers, **kwargs)
+        if self._call is not None:  # its own door; workers checked here all the same
+            return self._call(*args, backend=backend, workers=validation.workers(workers), **kwargs)
         record = _registry().lookup(self.name, backend)
         if self.validate is not None:
             self.validate(*args, **kwargs)

@@ -91,7 +91,7 @@ def test_register_as_decorator_with_workers_and_a_check():
     try:
         assert callable(counting) and counting.__name__ == "counting"
         assert pp.monte_carlo_pi(10, backend="counting", workers=3) == 4.0
-        assert seen == [3]
+        assert seen == [pp.validation.workers(3)]  # 3, or the cores this process may use if fewer
     finally:
         pp.unregister_backend("pi", "counting")
 
