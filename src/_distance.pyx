@@ -28,10 +28,17 @@ tiles 83 ms).  Same bits either way.
 
 The tiled kernels take the points as ``xy`` (2, N): x and y each contiguous.
 Every entry point checks its arguments first (_checks.pxd, O(1)); the loops run unchecked.
+
+Ctrl-C: rows (or tile rows) are taken a group at a time, some CHUNK entries per thread
+(some 30 ms; shorter parallel regions cost measurably on a loaded machine, where a
+descheduled thread holds the others at the closing barrier), and between groups the GIL
+is taken back to let Python run its signal handlers (PyErr_CheckSignals):
+KeyboardInterrupt within a tenth of a second at any N.
 """
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange
 from libc.math cimport sqrt
 
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.pyport cimport PY_SSIZE_T_MAX
 
 cimport _checks as check
@@ -43,6 +50,12 @@ cdef enum:
     PAGE = 512  # float64 values in a 4 KiB memory page
     TILE = 256  # points per tile side: while i runs over a tile, its mirrored writes fill 256 cache lines (16 KiB)
     ALIASING = 256  # N a multiple of this: mirrored columns thrash L1 (see above), rows are faster
+    CHUNK = 1 << 25  # entries per thread between two checks for Ctrl-C
+
+
+cdef inline Py_ssize_t _rows_per_check(Py_ssize_t n, int threads) noexcept nogil:
+    """Rows of ``n`` entries that ``threads`` threads fill between two checks for Ctrl-C."""
+    return max(1, CHUNK // max(n, 1)) * threads
 
 
 # The row and tile kernels are C (_simd_kernels.h), built for AVX-512, AVX2 and
@@ -93,10 +106,12 @@ def c_distance_matrix(r, out):
     """Fill ``out`` (N, N) with the distances between the points ``r`` (N, 2)."""
     cdef const double[:, ::1] points = _points(r)
     cdef double[:, ::1] d = _matrix(out, points.shape[0], " for the N points of r")
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(points.shape[0]):
-            _row(points, d, i)
+    cdef Py_ssize_t i, first, n = points.shape[0], group = _rows_per_check(n, 1)
+    for first in range(0, n, group):
+        with nogil:
+            for i in range(first, min(first + group, n)):
+                _row(points, d, i)
+        PyErr_CheckSignals()
 
 
 def omp_distance_matrix(r, out, workers):
@@ -104,9 +119,12 @@ def omp_distance_matrix(r, out, workers):
     cdef const double[:, ::1] points = _points(r)
     cdef double[:, ::1] d = _matrix(out, points.shape[0], " for the N points of r")
     cdef int threads = check.workers_count(workers)
-    cdef Py_ssize_t i
-    for i in prange(points.shape[0], nogil=True, num_threads=threads, schedule="static"):
-        _row(points, d, i)
+    cdef Py_ssize_t i, first, last, n = points.shape[0], group = _rows_per_check(n, threads)
+    for first in range(0, n, group):
+        last = min(first + group, n)
+        for i in prange(first, last, nogil=True, num_threads=threads, schedule="static"):
+            _row(points, d, i)
+        PyErr_CheckSignals()
 
 
 cdef inline void _distances(const double *x, const double *y, Py_ssize_t i, double *out,
@@ -132,7 +150,7 @@ def blocked_distance_matrix(xy, out, workers):
     evenly, where the kernel computes rows.
     """
     cdef const double[:, ::1] points = _columns(xy)
-    cdef Py_ssize_t n = points.shape[1], tiles = (n + TILE - 1) // TILE, t, page, i
+    cdef Py_ssize_t n = points.shape[1], tiles = (n + TILE - 1) // TILE, t, page, i, first, last, group
     cdef double[:, ::1] matrix = _matrix(out, n, " for the N points of xy")
     cdef int threads = check.workers_count(workers)
     cdef Py_ssize_t pages = (n * n + PAGE - 1) // PAGE
@@ -143,16 +161,27 @@ def blocked_distance_matrix(xy, out, workers):
     cdef double *d = &matrix[0, 0]
     if n % ALIASING == 0 or pp_rows_are_faster():
         # Whole rows, split evenly (as the row loop): each thread first touches the pages it writes.
-        for i in prange(n, nogil=True, num_threads=threads, schedule="static"):
-            _distances(x, y, i, d + i * n, 0, n)
+        group = _rows_per_check(n, threads)
+        for first in range(0, n, group):
+            last = min(first + group, n)
+            for i in prange(first, last, nogil=True, num_threads=threads, schedule="static"):
+                _distances(x, y, i, d + i * n, 0, n)
+            PyErr_CheckSignals()
         return
-    with nogil, parallel(num_threads=threads):
-        # First touch, split evenly: the column strip of the first tile row reaches every
-        # page, so a fresh matrix would otherwise be faulted in (and zeroed) by one thread.
-        for page in prange(pages, schedule="static"):
+    # First touch, split evenly: the column strip of the first tile row reaches every
+    # page, so a fresh matrix would otherwise be faulted in (and zeroed) by one thread.
+    group = max(1, CHUNK // 64) * threads  # pages (a fault and zeroing each: about a microsecond)
+    for first in range(0, pages, group):
+        last = min(first + group, pages)
+        for page in prange(first, last, nogil=True, num_threads=threads, schedule="static"):
             d[page * PAGE] = 0.0
-        for t in prange(tiles, schedule="dynamic"):
+        PyErr_CheckSignals()
+    group = max(1, CHUNK // (TILE * n)) * threads  # tile rows, TILE x (n - t * TILE) pairs each at most
+    for first in range(0, tiles, group):
+        last = min(first + group, tiles)
+        for t in prange(first, last, nogil=True, num_threads=threads, schedule="dynamic"):
             _tile_row(x, y, d, n, t * TILE)
+        PyErr_CheckSignals()
 
 
 def distance_rows(xy, start, out, workers):
@@ -175,8 +204,12 @@ def distance_rows(xy, start, out, workers):
     cdef const double *x = &points[0, 0]
     cdef const double *y = &points[1, 0]
     cdef double *d = &block[0, 0]
-    for k in prange(m, nogil=True, num_threads=threads, schedule="static"):
-        _distances(x, y, first + k, d + k * n, 0, n)
+    cdef Py_ssize_t done, last, group = _rows_per_check(n, threads)
+    for done in range(0, m, group):
+        last = min(done + group, m)
+        for k in prange(done, last, nogil=True, num_threads=threads, schedule="static"):
+            _distances(x, y, first + k, d + k * n, 0, n)
+        PyErr_CheckSignals()
 
 
 cdef extern from *:
@@ -217,5 +250,9 @@ def nearest_neighbor_distances(xy, out, workers):
         return
     cdef const double *x = &points[0, 0]
     cdef const double *y = &points[1, 0]
-    for i in prange(n, nogil=True, num_threads=threads, schedule="static"):
-        nearest[i] = sqrt(min(pp_min_squared(x, y, 0, i, x[i], y[i]), pp_min_squared(x, y, i + 1, n, x[i], y[i])))
+    cdef Py_ssize_t first, last, group = _rows_per_check(n, threads)
+    for first in range(0, n, group):
+        last = min(first + group, n)
+        for i in prange(first, last, nogil=True, num_threads=threads, schedule="static"):
+            nearest[i] = sqrt(min(pp_min_squared(x, y, 0, i, x[i], y[i]), pp_min_squared(x, y, i + 1, n, x[i], y[i])))
+        PyErr_CheckSignals()

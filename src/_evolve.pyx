@@ -9,9 +9,18 @@ kernels share the block code, so their results are identical.  The block code
 is C (_simd_kernels.h), built for AVX-512, AVX2 and baseline x86-64 with the
 best chosen for the CPU at load time; all three round alike (no FMA).
 Every entry point checks its arguments first (_checks.pxd, O(1)); the loops run unchecked.
+
+Ctrl-C: the work is cut into parallel regions of about WORK particle-steps a thread
+(some 50 ms), and between regions the GIL is taken back to let Python run its signal
+handlers (PyErr_CheckSignals): KeyboardInterrupt within a tenth of a second however
+long the run.  (Regions much shorter than that cost measurably on a loaded machine: a
+thread that is descheduled holds the others at the region's closing barrier.)  A particle's arithmetic does not
+depend on how its steps are cut (its position is stored and reloaded exactly), so the
+bits are the same.
 """
 from cython.parallel cimport prange
 
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.pyport cimport PY_SSIZE_T_MAX
 
 cimport _checks as check
@@ -27,6 +36,9 @@ cdef extern from "_simd_kernels.h" nogil:
     void pp_evolve_block(double *r, Py_ssize_t stride, const double *ang_speed, double timestep,
                          Py_ssize_t nsteps, Py_ssize_t start, Py_ssize_t size) noexcept
     const int PP_MULTIVERSIONED
+
+cdef enum:
+    WORK = 1 << 25  # particle-steps a thread does between two checks for Ctrl-C
 
 # True when the hot loops of _simd_kernels.h were built as GCC target_clones (AVX-512, AVX2 and
 # baseline, one picked by the loader); False for the one plain path (see the header's guard).
@@ -60,10 +72,15 @@ def c_evolve(r, ang_speed, timestep, nsteps):
     cdef const double[::1] speeds = _speeds(ang_speed, positions.shape[0])
     cdef double step = check.real(timestep, "timestep")
     cdef Py_ssize_t steps = check.whole(nsteps, "nsteps", 0, PY_SSIZE_T_MAX, ">= 0")
-    cdef Py_ssize_t block, nblocks = (positions.shape[0] + BLOCK - 1) // BLOCK
-    with nogil:
-        for block in range(nblocks):
-            _evolve_block(positions, speeds, step, steps, block * BLOCK, BLOCK)
+    cdef Py_ssize_t block, done, now, nblocks = (positions.shape[0] + BLOCK - 1) // BLOCK
+    for block in range(nblocks):
+        done = 0
+        while done < steps:
+            now = min(<Py_ssize_t> (WORK // BLOCK), steps - done)
+            with nogil:
+                _evolve_block(positions, speeds, step, now, block * BLOCK, BLOCK)
+            done += now
+            PyErr_CheckSignals()
 
 
 def omp_evolve(r, ang_speed, timestep, nsteps, workers):
@@ -73,9 +90,22 @@ def omp_evolve(r, ang_speed, timestep, nsteps, workers):
     cdef double step = check.real(timestep, "timestep")
     cdef Py_ssize_t steps = check.whole(nsteps, "nsteps", 0, PY_SSIZE_T_MAX, ">= 0")
     cdef int threads = check.workers_count(workers)
-    cdef Py_ssize_t n = positions.shape[0], block
+    cdef Py_ssize_t n = positions.shape[0], block, first, last, done = 0, now
     # blocks small enough that every thread gets work, never larger than BLOCK
     cdef Py_ssize_t size = max(1, min(<Py_ssize_t> BLOCK, (n + threads - 1) // threads))
     cdef Py_ssize_t nblocks = (n + size - 1) // size
-    for block in prange(nblocks, nogil=True, num_threads=threads, schedule="dynamic"):
-        _evolve_block(positions, speeds, step, steps, block * size, size)
+    cdef Py_ssize_t group
+    if n == 0:
+        return
+    while done < steps:  # one parallel region: blocks for WORK particle-steps a thread
+        now = min(max(1, WORK // size), steps - done)
+        group = max(1, WORK // (size * now)) * threads
+        first = 0
+        while first < nblocks:
+            last = min(first + group, nblocks)
+            for block in prange(first, last, nogil=True, num_threads=threads,
+                                schedule="dynamic"):
+                _evolve_block(positions, speeds, step, now, block * size, size)
+            first += group
+            PyErr_CheckSignals()
+        done += now

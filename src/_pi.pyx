@@ -7,7 +7,14 @@ Each stream is a NumPy BitGenerator; a sample draws x then y with
 kernels count the same hits as the NumPy backend for the same streams.
 Every entry point checks its arguments first (_checks.pxd, O(1) but for the list of
 generators, read once anyway); the loops run unchecked.
+
+Ctrl-C: every stream is drawn a chunk at a time (a millisecond or so of work each),
+and between chunks the GIL is taken back to let Python run its signal handlers
+(PyErr_CheckSignals), so KeyboardInterrupt comes within milliseconds even at 2**53
+samples.  A stream's draws and count do not depend on how it is cut, so neither does
+the result.
 """
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange
@@ -18,6 +25,31 @@ cimport _checks as check
 from _openmp cimport PP_OPENMP
 
 OPENMP = bool(PP_OPENMP)
+
+cdef enum:
+    # samples a thread draws between two checks for Ctrl-C (some 50 ms; shorter parallel regions
+    # cost measurably on a loaded machine, where a descheduled thread holds the others at the barrier)
+    CHUNK = 1 << 23  # PCG64, through its function pointers
+    SPLITMIX_CHUNK = 1 << 26  # SplitMix64 inline, some ten times faster a sample
+    LEAST = 1 << 16  # samples of a stream per chunk at least
+
+
+cdef inline int64_t _chunk(int64_t per_thread, int threads, Py_ssize_t streams) noexcept nogil:
+    """Samples of each of ``streams`` streams per parallel region: ``per_thread`` for each of ``threads``."""
+    return max(<int64_t> LEAST, per_thread * threads // max(streams, 1))
+
+
+cdef inline int64_t _part(int64_t count, int64_t done, int64_t chunk) noexcept nogil:
+    """Samples of a stream of ``count`` in the chunk that starts after ``done``: 0 to ``chunk``."""
+    return 0 if count <= done else min(count - done, chunk)
+
+
+cdef inline int64_t _longest(const int64_t[::1] samples) noexcept nogil:
+    cdef int64_t most = 0
+    cdef Py_ssize_t s
+    for s in range(samples.shape[0]):
+        most = max(most, samples[s])
+    return most
 
 
 cdef inline int64_t _count(bitgen_t *rng, int64_t n) noexcept nogil:
@@ -35,9 +67,10 @@ cdef int64_t _count_streams(list bit_generators, object counts, bint parallel, i
     cdef const int64_t[::1] samples = check.int64s(counts, "counts")
     cdef tuple generators = tuple(bit_generators)  # holds them while their states are in use, whatever the list does
     cdef Py_ssize_t s, n = len(generators)
-    cdef int64_t hits = 0
+    cdef int64_t hits = 0, done = 0, now, each
     cdef bitgen_t **rngs
     check.shape1("counts", samples.shape[0], n, "(S,)", ", one per bit generator")
+    cdef int64_t longest = _longest(samples)
     # keep the pointers in a buffer the threads can read without the GIL
     rngs = <bitgen_t **> PyMem_Malloc(max(n, 1) * sizeof(bitgen_t *))
     if rngs == NULL:
@@ -50,13 +83,22 @@ cdef int64_t _count_streams(list bit_generators, object counts, bint parallel, i
             except (AttributeError, TypeError, ValueError):
                 raise TypeError(f"bit_generators[{s}] must be a numpy BitGenerator such as numpy.random.PCG64; "
                                 f"got {type(generator).__name__}") from None
-        if parallel:
-            for s in prange(n, nogil=True, num_threads=workers, schedule="dynamic"):
-                hits += _count(rngs[s], samples[s])
+        if parallel:  # a chunk of every stream per parallel region
+            each = _chunk(CHUNK, workers, n)
+            while done < longest:
+                for s in prange(n, nogil=True, num_threads=workers, schedule="dynamic"):
+                    hits += _count(rngs[s], _part(samples[s], done, each))
+                done += min(each, longest - done)
+                PyErr_CheckSignals()
         else:
-            with nogil:
-                for s in range(n):
-                    hits += _count(rngs[s], samples[s])
+            for s in range(n):
+                done = 0
+                while done < samples[s]:
+                    now = _part(samples[s], done, CHUNK)
+                    with nogil:
+                        hits += _count(rngs[s], now)
+                    done += now
+                    PyErr_CheckSignals()
     finally:
         PyMem_Free(rngs)
     return hits
@@ -122,9 +164,16 @@ def splitmix_count_hits(seeds, gammas, counts, workers):
     check.shape1("counts", samples.shape[0], seed.shape[0], "(S,)", ", one per seed")
     cdef int threads = check.workers_count(workers)
     cdef Py_ssize_t s
-    cdef int64_t hits = 0
-    for s in prange(samples.shape[0], nogil=True, num_threads=threads, schedule="dynamic"):
-        hits += pp_splitmix_hits(seed[s], gamma[s], samples[s])
+    cdef int64_t hits = 0, done = 0, longest = _longest(samples)
+    cdef int64_t each = _chunk(SPLITMIX_CHUNK, threads, samples.shape[0])
+    # a chunk of every stream per parallel region; the chunk from sample k on is the stream
+    # keyed (seed + 2 k gamma, gamma), as the counter then is (modulo 2**64, as it wraps)
+    while done < longest:
+        for s in prange(samples.shape[0], nogil=True, num_threads=threads, schedule="dynamic"):
+            hits += pp_splitmix_hits(seed[s] + 2 * <uint64_t> done * gamma[s], gamma[s],
+                                     _part(samples[s], done, each))
+        done += min(each, longest - done)
+        PyErr_CheckSignals()
     return hits
 
 

@@ -100,9 +100,15 @@ def distance_matrix_numba(r, workers=None, out=None):
     out = np.empty((r.shape[0], r.shape[0])) if out is None else out
     x, y = _columns(r)  # contiguous x and y: LLVM vectorizes the row (about 3x faster than strided r[j, 0])
     kernel = _numba_kernel()
-    with parallel.numba_threads(workers):
-        kernel(x, y, out)
+    n = x.shape[0]
+    with parallel.numba_threads(workers) as threads:
+        rows = max(1, _NUMBA_CHUNK // max(n, 1)) * threads  # numba cannot see Ctrl-C: Python does, between calls
+        for start in range(0, n, rows):
+            kernel(x, y, out, start, min(start + rows, n))
     return out
+
+
+_NUMBA_CHUNK = 1 << 25  # entries a thread fills between two returns to Python (some 30 ms)
 
 
 _numba_rows = None
@@ -115,9 +121,9 @@ def _numba_kernel():
         import numba
 
         @numba.njit(parallel=True, fastmath=False)  # no fused multiply-add: the bits of the C kernels
-        def rows(x, y, out):
+        def rows(x, y, out, start, stop):
             n = x.shape[0]
-            for i in numba.prange(n):
+            for i in numba.prange(start, stop):
                 xi, yi, row = x[i], y[i], out[i]
                 for j in range(n):
                     dx = x[j] - xi

@@ -113,11 +113,21 @@ def evolve_numba(r, ang_speed, timestep, nsteps, workers=None):
     (about a second), on the first call only.
     """
     kernel = _numba_kernel()
+    n = r.shape[0]
     with parallel.numba_threads(workers) as threads:
-        size = max(1, min(_NUMBA_BLOCK, -(-r.shape[0] // threads)))
-        kernel(r, ang_speed, timestep, nsteps, size)
+        size = max(1, min(_NUMBA_BLOCK, -(-n // threads)))
+        # numba's loop cannot see Ctrl-C; Python does, between calls of about _NUMBA_CHUNK
+        # particle-steps a thread (a particle's steps may be cut anywhere: the same bits)
+        steps = max(_NUMBA_BLOCK, _NUMBA_CHUNK * threads // n)
+        groups = -(-n // max(1, _NUMBA_CHUNK * threads // steps))  # of particles, about equal
+        group = -(-n // groups)
+        for start in range(0, n, group):
+            for done in range(0, nsteps, steps):
+                kernel(r[start : start + group], ang_speed[start : start + group], timestep,
+                       min(steps, nsteps - done), size)
 
 
+_NUMBA_CHUNK = 1 << 25  # particle-steps a thread between two returns to Python (some 50 ms)
 _NUMBA_BLOCK = 256  # particles per block, as in src/_evolve.pyx: x, y and speed stay in L1
 _numba_compiled = None
 

@@ -129,8 +129,18 @@ def pi_numba(samples, seed_sequence, workers=None):
     counts, children = streams(samples, seed_sequence)
     seeds, gammas = splitmix_keys(children)
     kernel = _numba_kernel()
+    hits = 0
     with parallel.numba_threads(workers):
-        return int(kernel(seeds, gammas, counts).sum())
+        # numba's loop cannot see Ctrl-C; Python does, between calls of NUMBA_CHUNK samples a
+        # stream.  The part of a stream from sample k on is the stream keyed (seed + 2 k gamma,
+        # gamma) (modulo 2**64, as the counter wraps), so the hits do not depend on the cut.
+        for done in range(0, int(counts.max()), NUMBA_CHUNK):
+            part = np.clip(counts - done, 0, NUMBA_CHUNK)
+            hits += int(kernel(seeds + np.uint64(2 * done) * gammas, gammas, part).sum())
+    return hits
+
+
+NUMBA_CHUNK = 1 << 21  # samples of each stream per call of the numba kernel (some 50 ms on 2 cores)
 
 
 _numba_hits = None
