@@ -250,15 +250,23 @@ def test_autosave_compare_and_compare_fail(pytester):
     first.assert_outcomes(passed=2)
     saved = list((pytester.path / ".benchmarks").rglob("0001_*.json"))
     assert len(saved) == 1
-    second = pytester.runpytest("--benchmark-compare", "--benchmark-max-time=0.02", "--benchmark-compare-fail=min:1000%")
+    recorded = json.loads(saved[0].read_text())
+
+    def scale_baseline(factor):
+        """The saved run with every time multiplied by ``factor``: verdicts no machine's load can turn."""
+        baseline = json.loads(json.dumps(recorded))
+        for bench in baseline["benchmarks"]:
+            bench["stats"] = {k: v * factor if isinstance(v, float) else v for k, v in bench["stats"].items()}
+        saved[0].write_text(json.dumps(baseline))
+
+    # a baseline 1000 times slower: nothing has regressed against it
+    scale_baseline(1000)
+    second = pytester.runpytest("--benchmark-compare", "--benchmark-max-time=0.02", "--benchmark-compare-fail=min:5%")
     second.assert_outcomes(passed=2)
     table = second.stdout.str()
     assert "test_evolve[cython-20] (NOW)" in table and "test_evolve[cython-20] (0001_" in table
-    # a baseline made 1000 times faster: compare-fail must now stop the run, naming our tests
-    baseline = json.loads(saved[0].read_text())
-    for bench in baseline["benchmarks"]:
-        bench["stats"] = {k: v / 1000 if isinstance(v, float) else v for k, v in bench["stats"].items()}
-    saved[0].write_text(json.dumps(baseline))
+    # a baseline 1000 times faster: compare-fail must now stop the run, naming our tests
+    scale_baseline(1 / 1000)
     failing = pytester.runpytest("--benchmark-compare", "--benchmark-max-time=0.02", "--benchmark-compare-fail=min:5%")
     assert failing.ret != 0
     output = failing.stdout.str() + failing.stderr.str()
@@ -337,38 +345,46 @@ def test_particle_system_and_reference_case_fixtures(pytester):
 SPEEDUP_TEST = """
 import pytest
 
-@pytest.mark.kernel("evolve", backends=["python", "cython", "mine"], sizes=[50])
-@pytest.mark.speedup(over="python", at_least={at_least})
+@pytest.mark.kernel("evolve", backends=["sleepy", "cython", "sleepier"], sizes=[50])
+@pytest.mark.speedup(over="sleepy", at_least={at_least})
 def test_fast(backend, size, particle_system, benchmark):
     r, ang_speed = particle_system(size)
     benchmark(backend, r, ang_speed, 0.002)
 """
 
-SLOW_CONFTEST = """
+# Sleeps set the ratios: a sleep lasts at least its time and a busy machine cannot shorten it, so the verdicts
+# do not rest on how fast anything computes (cython: microseconds against the reference's 10 ms at least).
+SLEEPY_CONFTEST = """
 import time
 import pytest_particles as pp
+from pytest_particles.book.evolution import evolve_numpy
 
-@pp.register_backend("evolve", "mine")
-def evolve_mine(r, ang_speed, timestep, nsteps):
-    pp.evolution.evolve_python(r, ang_speed, timestep, nsteps)
-    time.sleep(0.002)  # slower than the book's naive loop: never 2x faster than it
+@pp.register_backend("evolve", "sleepy")
+def evolve_sleepy(r, ang_speed, timestep, nsteps):
+    evolve_numpy(r, ang_speed, timestep, nsteps)
+    time.sleep(0.01)
+
+@pp.register_backend("evolve", "sleepier")
+def evolve_sleepier(r, ang_speed, timestep, nsteps):
+    evolve_numpy(r, ang_speed, timestep, nsteps)
+    time.sleep(0.05)  # five times the reference's sleep: never 2x faster than it
 """
 
 
 def test_speedup_marker_passes_a_fast_backend_and_fails_a_slow_one(pytester):
-    pytester.makeconftest(SLOW_CONFTEST)
+    pytester.makeconftest(SLEEPY_CONFTEST)
     pytester.makepyfile(SPEEDUP_TEST.format(at_least=2))
     result = pytester.runpytest("-v", "--benchmark-max-time=0.01", "--benchmark-json=bench.json")
-    # python itself is not checked against itself; cython is far more than 2x faster; mine is slower
-    result.stdout.fnmatch_lines(["*test_fast[[]python-50[]] PASSED*", "*test_fast[[]cython-50[]] PASSED*",
-                                 "*test_fast[[]mine-50[]] FAILED*"])
+    # the reference is not checked against itself; cython is far more than 2x faster; sleepier is slower
+    result.stdout.fnmatch_lines(["*test_fast[[]sleepy-50[]] PASSED*", "*test_fast[[]cython-50[]] PASSED*",
+                                 "*test_fast[[]sleepier-50[]] FAILED*"])
     result.stdout.fnmatch_lines([
-        "*evolve backend 'mine' is *x faster than 'python' (rounds *x to *x, * rounds interleaved); "
+        "*evolve backend 'sleepier' is *x faster than 'sleepy' (rounds *x to *x, * rounds interleaved); "
         "expected at least 2x*"
     ])
     data = json.loads((pytester.path / "bench.json").read_text())
     cython = next(b for b in data["benchmarks"] if b["name"] == "test_fast[cython-50]")
-    assert cython["extra_info"]["speedup_over_python"] > 2
+    assert cython["extra_info"]["speedup_over_sleepy"] > 2
 
 
 @pytest.mark.parametrize(
