@@ -67,21 +67,22 @@ def particles(r, ang_speed) -> tuple[np.ndarray, np.ndarray]:
             f"ang_speed must have one entry per particle: r has {r.shape[0]} particles, "
             f"ang_speed has {ang_speed.shape[0]} entries"
         )
-    # The scheme divides by sqrt(x*x + y*y): zero (or an underflow to zero) has no
-    # direction, and an overflow to inf loses it.  Check exactly what the kernels compute.
-    with np.errstate(over="ignore", under="ignore"):
-        squared = r[:, 0] * r[:, 0] + r[:, 1] * r[:, 1]
-    at_origin = np.flatnonzero(squared == 0)
+    # The scheme divides by the distance to the origin: zero has no direction, and one beyond
+    # DBL_MAX is not representable.  (The backends compute it without spurious underflow or
+    # overflow of x*x + y*y, so anything else is fine.)
+    at_origin = np.flatnonzero((r[:, 0] == 0) & (r[:, 1] == 0))
     if at_origin.size:
         i = at_origin[0]
         raise ValueError(
             f"r[{i}] = ({float(r[i, 0])!r}, {float(r[i, 1])!r}) is at the origin, where the particle has no direction "
             "of motion (the scheme divides by its distance to the origin); move it off the origin"
         )
-    too_far = np.flatnonzero(~np.isfinite(squared))
+    with np.errstate(over="ignore"):
+        too_far = np.flatnonzero(~np.isfinite(np.hypot(r[:, 0], r[:, 1])))
     if too_far.size:
         i = too_far[0]
-        raise ValueError(f"r[{i}] = ({float(r[i, 0])!r}, {float(r[i, 1])!r}) is so far out that x**2 + y**2 overflows float64")
+        raise ValueError(f"r[{i}] = ({float(r[i, 0])!r}, {float(r[i, 1])!r}) is so far out that its distance to the "
+                         "origin, hypot(x, y), overflows float64")
     return r, ang_speed
 
 

@@ -29,6 +29,12 @@ tiles 83 ms).  Same bits either way.
 The tiled kernels take the points as ``xy`` (2, N): x and y each contiguous.
 Every entry point checks its arguments first (_checks.pxd, O(1)); the loops run unchecked.
 
+Range: every entry is the plain sqrt(dx*dx + dy*dy) unless its square left
+[2**-960, 2**960] (spurious underflow or overflow; the loops count such entries, a
+compare per vector), and then it is recomputed scaled by a power of two (pp_hypot in
+_simd_kernels.h, as math.hypot does): the same bits on ordinary inputs, the right
+distance for points 1e-200 or 2e300 apart, inf only where the distance exceeds DBL_MAX.
+
 Ctrl-C: rows (or tile rows) are taken a group at a time, some CHUNK entries per thread
 (some 30 ms; shorter parallel regions cost measurably on a loaded machine, where a
 descheduled thread holds the others at the closing barrier), and between groups the GIL
@@ -36,7 +42,6 @@ is taken back to let Python run its signal handlers (PyErr_CheckSignals):
 KeyboardInterrupt within a tenth of a second at any N.
 """
 from cython.parallel cimport prange
-from libc.math cimport sqrt
 
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pyport cimport PY_SSIZE_T_MAX
@@ -230,9 +235,26 @@ cdef extern from *:
         }
         return best;
     }
+
+    /* Distance from point i to its nearest other point, +inf when there is none.  When the
+       smallest square is out of the safe range (an underflow, an overflow, or a repeated
+       point: rare), every distance again with pp_hypot where needed (_simd_kernels.h). */
+    static double pp_nearest(const double *x, const double *y, Py_ssize_t n, Py_ssize_t i) {
+        double below = pp_min_squared(x, y, 0, i, x[i], y[i]), above = pp_min_squared(x, y, i + 1, n, x[i], y[i]);
+        double best = below < above ? below : above;
+        if (!PP_OUT_OF_RANGE(best))
+            return sqrt(best);
+        best = INFINITY;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            double dx = x[j] - x[i], dy = y[j] - y[i], s = dx * dx + dy * dy;
+            double dist = PP_OUT_OF_RANGE(s) ? pp_hypot(dx, dy) : sqrt(s);
+            if (j != i && dist < best)
+                best = dist;
+        }
+        return best;
+    }
     """
-    double pp_min_squared(const double *x, const double *y, Py_ssize_t start, Py_ssize_t stop,
-                          double xi, double yi) noexcept nogil
+    double pp_nearest(const double *x, const double *y, Py_ssize_t n, Py_ssize_t i) noexcept nogil
 
 
 def nearest_neighbor_distances(xy, out, workers):
@@ -254,5 +276,5 @@ def nearest_neighbor_distances(xy, out, workers):
     for first in range(0, n, group):
         last = min(first + group, n)
         for i in prange(first, last, nogil=True, num_threads=threads, schedule="static"):
-            nearest[i] = sqrt(min(pp_min_squared(x, y, 0, i, x[i], y[i]), pp_min_squared(x, y, i + 1, n, x[i], y[i])))
+            nearest[i] = pp_nearest(x, y, n, i)
         PyErr_CheckSignals()

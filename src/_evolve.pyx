@@ -10,6 +10,11 @@ is C (_simd_kernels.h), built for AVX-512, AVX2 and baseline x86-64 with the
 best chosen for the CPU at load time; all three round alike (no FMA).
 Every entry point checks its arguments first (_checks.pxd, O(1)); the loops run unchecked.
 
+Range: a particle's radius is the plain sqrt(x*x + y*y) unless its square left
+[2**-960, 2**960], and then it is recomputed scaled by a power of two (pp_hypot in
+_simd_kernels.h): the same bits on ordinary inputs, the scheme's answer for radii
+beyond 1e154 or below 1e-154 (each step checks, a compare per vector).
+
 Ctrl-C: the work is cut into parallel regions of about WORK particle-steps a thread
 (some 50 ms), and between regions the GIL is taken back to let Python run its signal
 handlers (PyErr_CheckSignals): KeyboardInterrupt within a tenth of a second however
@@ -36,6 +41,21 @@ cdef extern from "_simd_kernels.h" nogil:
     void pp_evolve_block(double *r, Py_ssize_t stride, const double *ang_speed, double timestep,
                          Py_ssize_t nsteps, Py_ssize_t start, Py_ssize_t size) noexcept
     const int PP_MULTIVERSIONED
+
+cdef extern from "Python.h":
+    # PyErr_CheckSignals without Cython's error check: the exception stays set for _reraise
+    int _run_signal_handlers "PyErr_CheckSignals" ()
+
+
+cdef inline bint _interrupted() noexcept nogil:
+    """Whether a signal handler raised (Ctrl-C: KeyboardInterrupt), run with the GIL taken back briefly."""
+    with gil:
+        return _run_signal_handlers() != 0
+
+
+cdef inline int _reraise() except -1:
+    return -1  # the exception a signal handler left set (see _interrupted)
+
 
 cdef enum:
     WORK = 1 << 25  # particle-steps a thread does between two checks for Ctrl-C
@@ -73,14 +93,19 @@ def c_evolve(r, ang_speed, timestep, nsteps):
     cdef double step = check.real(timestep, "timestep")
     cdef Py_ssize_t steps = check.whole(nsteps, "nsteps", 0, PY_SSIZE_T_MAX, ">= 0")
     cdef Py_ssize_t block, done, now, nblocks = (positions.shape[0] + BLOCK - 1) // BLOCK
-    for block in range(nblocks):
-        done = 0
-        while done < steps:
-            now = min(<Py_ssize_t> (WORK // BLOCK), steps - done)
-            with nogil:
+    cdef bint stopped = False
+    with nogil:
+        for block in range(nblocks):
+            done = 0
+            while done < steps and not stopped:
+                now = min(<Py_ssize_t> (WORK // BLOCK), steps - done)
                 _evolve_block(positions, speeds, step, now, block * BLOCK, BLOCK)
-            done += now
-            PyErr_CheckSignals()
+                done += now
+                stopped = _interrupted()
+            if stopped:
+                break
+    if stopped:
+        _reraise()
 
 
 def omp_evolve(r, ang_speed, timestep, nsteps, workers):

@@ -25,6 +25,7 @@
 #ifndef PP_SIMD_KERNELS_H
 #define PP_SIMD_KERNELS_H
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>  /* a C library header first: it defines __GLIBC__ where the library is glibc */
@@ -33,6 +34,31 @@
 #include "_simd_guard.h"
 
 typedef ptrdiff_t pp_ssize_t;
+
+/* ------------------------------------------------------------------------ */
+/* Distances and radii without spurious overflow or underflow.               */
+
+/* While x*x + y*y is in [PP_SQUARES_LOW, PP_SQUARES_HIGH], sqrt of it lost nothing to
+   underflow or overflow; outside (or not finite) the entry is recomputed by pp_hypot.
+   The loops only compare (a compare and an or per vector); the fix-up is rarely taken. */
+#define PP_SQUARES_LOW 0x1p-960
+#define PP_SQUARES_HIGH 0x1p960
+#define PP_OUT_OF_RANGE(s) (((s) < PP_SQUARES_LOW) | !((s) <= PP_SQUARES_HIGH))
+
+/* sqrt(x*x + y*y) as with an unbounded exponent range: x and y scaled by a power of two
+   (exact) so that the squares stay normal, as math.hypot does; the same bits as the plain
+   formula wherever that one loses nothing.  inf only when the result exceeds DBL_MAX. */
+static double pp_hypot(double x, double y)
+{
+    double m = fabs(x) > fabs(y) ? fabs(x) : fabs(y);
+    int e;
+    if (m == 0.0 || !(m <= DBL_MAX))
+        return m;
+    frexp(m, &e);
+    x = ldexp(x, -e);
+    y = ldexp(y, -e);
+    return ldexp(sqrt(x * x + y * y), e);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Monte Carlo pi: counter-based SplitMix64 streams (see _pi.pyx).           */
@@ -125,65 +151,117 @@ static int64_t pp_splitmix_hits(uint64_t seed, uint64_t gamma, int64_t n)
 
 #define PP_EVOLVE_BLOCK 256
 
+/* One step of n particles from (x, y) to (nx, ny); whether a squared radius left the safe range. */
+static inline int pp_evolve_step(const double *restrict x, const double *restrict y,
+                                 const double *restrict t_x_ang, double *restrict nx, double *restrict ny,
+                                 pp_ssize_t n)
+{
+    pp_ssize_t i;
+    int64_t bad = 0;
+    for (i = 0; i < n; i++) {
+        double xi = x[i], yi = y[i], s = xi * xi + yi * yi;
+        double norm = sqrt(s);
+        /* both displacements come from the old position (the book's tuple assignment) */
+        nx[i] = xi - t_x_ang[i] * (yi / norm);
+        ny[i] = yi + t_x_ang[i] * (xi / norm);
+        bad |= PP_OUT_OF_RANGE(s);
+    }
+    return bad != 0;
+}
+
+/* The same step again for the particles whose squared radius left the safe range, by pp_hypot. */
+static void pp_evolve_fix(const double *x, const double *y, const double *t_x_ang, double *nx, double *ny,
+                          pp_ssize_t n)
+{
+    pp_ssize_t i;
+    for (i = 0; i < n; i++) {
+        double xi = x[i], yi = y[i], s = xi * xi + yi * yi;
+        if (PP_OUT_OF_RANGE(s)) {
+            double norm = pp_hypot(xi, yi);
+            nx[i] = xi - t_x_ang[i] * (yi / norm);
+            ny[i] = yi + t_x_ang[i] * (xi / norm);
+        }
+    }
+}
+
 /* Advance particles [start, start + size) of r (rows of `stride` doubles, x then y)
-   by nsteps steps; size <= PP_EVOLVE_BLOCK.  Steps outer, particles inner. */
+   by nsteps steps; size <= PP_EVOLVE_BLOCK.  Steps outer, particles inner; each step
+   reads one pair of arrays and writes the other, so that a rare fix-up can redo it. */
 PP_CLONES
 static void pp_evolve_block(double *r, pp_ssize_t stride, const double *ang_speed, double timestep,
                             pp_ssize_t nsteps, pp_ssize_t start, pp_ssize_t size)
 {
-    double x[PP_EVOLVE_BLOCK], y[PP_EVOLVE_BLOCK], t_x_ang[PP_EVOLVE_BLOCK];
+    double x[2][PP_EVOLVE_BLOCK], y[2][PP_EVOLVE_BLOCK], t_x_ang[PP_EVOLVE_BLOCK];
     pp_ssize_t i, step, n = size < PP_EVOLVE_BLOCK ? size : PP_EVOLVE_BLOCK;
+    int now = 0;
     for (i = 0; i < n; i++) {
-        x[i] = r[(start + i) * stride];
-        y[i] = r[(start + i) * stride + 1];
+        x[0][i] = r[(start + i) * stride];
+        y[0][i] = r[(start + i) * stride + 1];
         t_x_ang[i] = timestep * ang_speed[start + i];
     }
     for (step = 0; step < nsteps; step++) {
-        for (i = 0; i < n; i++) {
-            double xi = x[i], yi = y[i];
-            double norm = sqrt(xi * xi + yi * yi);
-            /* both displacements come from the old position (the book's tuple assignment) */
-            x[i] = xi - t_x_ang[i] * (yi / norm);
-            y[i] = yi + t_x_ang[i] * (xi / norm);
-        }
+        if (pp_evolve_step(x[now], y[now], t_x_ang, x[1 - now], y[1 - now], n))
+            pp_evolve_fix(x[now], y[now], t_x_ang, x[1 - now], y[1 - now], n);
+        now = 1 - now;
     }
     for (i = 0; i < n; i++) {
-        r[(start + i) * stride] = x[i];
-        r[(start + i) * stride + 1] = y[i];
+        r[(start + i) * stride] = x[now][i];
+        r[(start + i) * stride + 1] = y[now][i];
     }
 }
 
 /* ------------------------------------------------------------------------ */
 /* Distance matrix (see _distance.pyx).                                      */
 
+/* d[j] again for the j in [start, stop) whose squared distance left the safe range, by pp_hypot. */
+static void pp_fix_row(const double *x, const double *y, pp_ssize_t stride, double xi, double yi, double *d,
+                       pp_ssize_t start, pp_ssize_t stop)
+{
+    pp_ssize_t j;
+    for (j = start; j < stop; j++) {
+        double dx = x[stride * j] - xi, dy = y[stride * j] - yi;
+        if (PP_OUT_OF_RANGE(dx * dx + dy * dy))
+            d[j] = pp_hypot(dx, dy);
+    }
+}
+
 /* Row i of D from points r (n rows of `stride` doubles, x then y): d[j] = |r[j] - r[i]|. */
 PP_CLONES
 static void pp_row_interleaved(const double *r, pp_ssize_t stride, double *d, pp_ssize_t n, pp_ssize_t i)
 {
     pp_ssize_t j;
+    int64_t bad = 0;  /* entries out of the safe range; the diagonal's 0 is one */
     double xi = r[stride * i], yi = r[stride * i + 1];
     if (stride == 2) {  /* the usual (n, 2) array: a constant stride the compiler vectorizes */
         for (j = 0; j < n; j++) {
-            double dx = r[2 * j] - xi, dy = r[2 * j + 1] - yi;
-            d[j] = sqrt(dx * dx + dy * dy);
+            double dx = r[2 * j] - xi, dy = r[2 * j + 1] - yi, s = dx * dx + dy * dy;
+            d[j] = sqrt(s);
+            bad += PP_OUT_OF_RANGE(s);
         }
-        return;
+    } else {
+        for (j = 0; j < n; j++) {
+            double dx = r[stride * j] - xi, dy = r[stride * j + 1] - yi, s = dx * dx + dy * dy;
+            d[j] = sqrt(s);
+            bad += PP_OUT_OF_RANGE(s);
+        }
     }
-    for (j = 0; j < n; j++) {
-        double dx = r[stride * j] - xi, dy = r[stride * j + 1] - yi;
-        d[j] = sqrt(dx * dx + dy * dy);
-    }
+    if (bad > 1)
+        pp_fix_row(r, r + 1, stride, xi, yi, d, 0, n);
 }
 
 static inline void pp_distances_inline(const double *x, const double *y, pp_ssize_t i, double *out,
                                        pp_ssize_t start, pp_ssize_t stop)
 {
     pp_ssize_t j;
+    int64_t bad = 0;
     double xi = x[i], yi = y[i];
     for (j = start; j < stop; j++) {
-        double dx = x[j] - xi, dy = y[j] - yi;
-        out[j] = sqrt(dx * dx + dy * dy);
+        double dx = x[j] - xi, dy = y[j] - yi, s = dx * dx + dy * dy;
+        out[j] = sqrt(s);
+        bad += PP_OUT_OF_RANGE(s);
     }
+    if (bad > (start <= i && i < stop))  /* more than the diagonal's 0 */
+        pp_fix_row(x, y, 1, xi, yi, out, start, stop);
 }
 
 /* out[j] = distance from point i to point j, for j in [start, stop); points as x and y arrays. */
@@ -194,19 +272,26 @@ static void pp_distances(const double *x, const double *y, pp_ssize_t i, double 
     pp_distances_inline(x, y, i, out, start, stop);
 }
 
-/* D[i, j] and its mirror D[j, i] for j in [start, stop), each distance computed once. */
+/* D[i, j] and its mirror D[j, i] for j in [start, stop), each distance computed once; j != i. */
 static inline void pp_pairs(const double *x, const double *y, double *d, pp_ssize_t n, pp_ssize_t i,
                             pp_ssize_t start, pp_ssize_t stop)
 {
     pp_ssize_t j;
+    int64_t bad = 0;
     double xi = x[i], yi = y[i];
     double *row = d + i * n;
     double *column = d + i;
     for (j = start; j < stop; j++) {
-        double dx = x[j] - xi, dy = y[j] - yi;
-        double dist = sqrt(dx * dx + dy * dy);
+        double dx = x[j] - xi, dy = y[j] - yi, s = dx * dx + dy * dy;
+        double dist = sqrt(s);
         row[j] = dist;
         column[j * n] = dist;
+        bad += PP_OUT_OF_RANGE(s);
+    }
+    if (bad) {
+        pp_fix_row(x, y, 1, xi, yi, row, start, stop);
+        for (j = start; j < stop; j++)
+            column[j * n] = row[j];
     }
 }
 

@@ -204,7 +204,10 @@ def test_where_the_iteration_loses_bits_the_closed_form_does_not():
         iterated = math.dist(cython(r, ang_speed, nsteps)[i], exact)
         scale = math.hypot(*exact)
         assert closed <= 4 * physics.EPS * scale
-        assert iterated > 100 * closed + 1e-3 * physics.EPS * scale  # the float64 iteration itself is the one off
+        if i == 0:
+            assert iterated > 100 * closed + 1e-3 * physics.EPS * scale  # the float64 iteration itself is the one off
+        else:  # the iterated kernels rescale a radius whose square would underflow (issue 13): no drift either
+            assert iterated <= 16 * physics.EPS * scale
 
 
 # --- long runs: against a high-precision iteration ---------------------------------------------

@@ -110,3 +110,70 @@ def test_ctrl_c_stops_a_long_run(kernel, backend, call, module):
     err = _interrupted(setup, call)
     if module is not None:
         assert module in err, f"KeyboardInterrupt was not raised inside the kernel:\n{err[-2000:]}"
+
+
+# --------------------------------------------------------------------------- the float64 range
+
+def _backends(kernel):
+    return [b.name for b in registry.backends(kernel) if b.available and b.builtin
+            and b.name != "multiprocessing_per_sample"]
+
+
+FAR_AND_NEAR = np.array([[0.0, 0.0], [2e300, 0.0], [1.4e-200, 0.0], [0.0, 5e-324], [1e-310, 1e-310], [3.0, 4.0]])
+
+
+@pytest.mark.parametrize("backend", _backends("distance_matrix"))
+def test_distances_do_not_overflow_or_underflow_where_representable(backend):
+    d = pp.distance_matrix(FAR_AND_NEAR, backend=backend)
+    expected = [[math.hypot(xj - xi, yj - yi) for xj, yj in FAR_AND_NEAR] for xi, yi in FAR_AND_NEAR]
+    np.testing.assert_allclose(d, expected, rtol=1e-15, atol=0)
+    assert d[0, 2] == 1.4e-200 and d[0, 3] == 5e-324 and d[0, 1] == 2e300 and d[0, 5] == 5.0
+    assert (d[np.arange(6), np.arange(6)] == 0).all()
+
+
+@pytest.mark.parametrize("backend", _backends("distance_matrix"))
+def test_a_distance_beyond_dbl_max_is_an_overflow_error(backend):
+    with pytest.raises(OverflowError, match="distance between r\\[0\\] and r\\[1\\] exceeds the largest float64"):
+        pp.distance_matrix([[-1e308, 0.0], [1e308, 0.0]], backend=backend)
+
+
+def test_blocks_and_nearest_neighbours_keep_the_range():
+    (_, _, block), = pp.distance_matrix_blocks(FAR_AND_NEAR)
+    np.testing.assert_array_equal(block, pp.distance_matrix(FAR_AND_NEAR, backend="numpy"))
+    nearest = pp.nearest_neighbor_distances([[0.0, 0.0], [1.4e-200, 0.0], [1e300, 1e300], [1e300, 2e300]])
+    assert nearest.tolist() == [1.4e-200, 1.4e-200, 1e300, 1e300]
+
+
+def _scheme(x, y, speed, timestep, nsteps):
+    """The Euler scheme exactly as the kernels compute it, with a radius that never over- or underflows."""
+    x, y, t = float(x), float(y), float(timestep * speed)
+    for _ in range(nsteps):
+        s = x * x + y * y
+        norm = math.sqrt(s) if 2.0**-960 <= s <= 2.0**960 else float(math.hypot(x, y))
+        x, y = x - t * (y / norm), y + t * (x / norm)
+    return x, y
+
+
+@pytest.mark.parametrize("backend", _backends("evolve"))
+def test_radii_past_1e154_and_below_1e_154_follow_the_scheme(backend):
+    r = np.array([[1.0, 0.0], [1e-160, 0.0], [1.0, 2.0]])
+    speeds = np.array([1e300, 1.0, 1.0])
+    got = pp.evolve(r, speeds, 1e-3, backend=backend)  # 100 steps: the first radius grows to about 3e296
+    assert got[0, 0] > 1e295
+    rtol = 1e-12 if backend == "analytic" else 1e-15  # the closed form: a few ulps from the iteration
+    for i in range(3):
+        np.testing.assert_allclose(got[i], _scheme(*r[i], speeds[i], 1e-5, 100), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("backend", _backends("evolve"))
+def test_a_radius_that_overflows_is_an_overflow_error(backend):
+    with pytest.raises(OverflowError, match="particle 0's position overflowed float64"):
+        pp.evolve([[1e308, 0.0]], [1e308], 10.0, timestep=1.0, backend=backend)  # radius sqrt(11) * 1e308
+
+
+def test_the_door_takes_representable_radii_and_refuses_the_origin():
+    assert pp.evolve([[1e200, 1e200], [1e-200, 0.0]], [1.0, 1.0], 0.0).tolist() == [[1e200, 1e200], [1e-200, 0.0]]
+    with pytest.raises(ValueError, match="at the origin"):
+        pp.evolve([[0.0, 0.0]], [1.0], 0.1)
+    with pytest.raises(ValueError, match="hypot\\(x, y\\), overflows float64"):
+        pp.evolve([[1.7e308, 1.7e308]], [1.0], 0.1)

@@ -21,13 +21,46 @@ import numpy as np
 from .. import parallel, registry, validation
 from . import physics
 from ._extensions import Extension, module_check
+from ._range import scaled_hypot
 
 _compiled = Extension("_distance")
+
+# Distances whose squares stay normal and finite: sqrt(dx*dx + dy*dy) loses nothing there.
+_LOW, _HIGH = 2.0**-480, 2.0**480
+
+
+def _in_range(r) -> bool:
+    """Whether no pair of the points ``r`` can have a squared distance outside [2**-960, 2**960]: O(N).
+
+    Two different coordinates of magnitude >= 2**-420 (or 0) differ by at least 2**-472;
+    coordinates of magnitude <= 2**478 by at most 2**479.
+    """
+    a = np.abs(r)
+    if a.size == 0 or a.max() > 2.0**478:
+        return a.size == 0
+    return a.min() >= 2.0**-420 or a[a > 0].min(initial=1.0) >= 2.0**-420
+
+
+def _fixed(r, d):
+    """``d`` with the entries that lost range recomputed by :func:`scaled_hypot`; OverflowError beyond DBL_MAX."""
+    if _in_range(r):
+        return d
+    i, j = np.nonzero(~((d >= _LOW) & (d <= _HIGH)))
+    with np.errstate(over="ignore"):  # a difference beyond DBL_MAX is a distance beyond it: the error below
+        d[i, j] = scaled_hypot(r[j, 0] - r[i, 0], r[j, 1] - r[i, 1])
+    if np.isinf(d).any():
+        i, j = np.argwhere(np.isinf(d))[0]
+        raise OverflowError(f"the distance between r[{i}] and r[{j}] exceeds the largest float64 "
+                            f"({np.finfo(np.float64).max:.4g}): it is not representable")
+    return d
 
 
 def distance_matrix_python(r):
     """Two nested loops over the points, one sqrt per pair."""
     points = r.tolist()
+    if not _in_range(r):  # x**2 would overflow: the plain products, fixed up where they lost range
+        return _fixed(r, np.array([[math.sqrt((xj - xi) * (xj - xi) + (yj - yi) * (yj - yi)) for xj, yj in points]
+                                   for xi, yi in points]))
     return np.array([[math.sqrt((xj - xi) ** 2 + (yj - yi) ** 2) for xj, yj in points] for xi, yi in points])
 
 
@@ -35,7 +68,8 @@ def distance_matrix_numpy(r):
     """The book's broadcast: (N, 1, 2) against (1, N, 2), summed over the last axis."""
     r_i = r[:, np.newaxis]
     r_j = r[np.newaxis, :]
-    return np.sqrt(((r_j - r_i) ** 2).sum(axis=2))
+    with np.errstate(over="ignore", under="ignore"):
+        return _fixed(r, np.sqrt(((r_j - r_i) ** 2).sum(axis=2)))
 
 
 # N x N float64 matrices a backend holds at its peak, where that is more than its result (tracemalloc, N = 2000):
@@ -51,28 +85,29 @@ def distance_matrix_numexpr(r, workers=None):
     r_j = r[np.newaxis, :]
     with parallel.numexpr_threads(workers):
         d_ij = ne.evaluate("sum((r_j - r_i)**2, 2)")  # numexpr reductions must come last
-        return ne.evaluate("sqrt(d_ij)", out=d_ij)
+        return _fixed(r, ne.evaluate("sqrt(d_ij)", out=d_ij))
 
 
 def distance_matrix_scipy(r):
     """``scipy.spatial.distance.cdist(r, r)``: the peer a user would pick instead (optional extra ``scipy``)."""
     from scipy.spatial.distance import cdist
 
-    return cdist(r, r)
+    with np.errstate(over="ignore", under="ignore"):
+        return _fixed(r, cdist(r, r))
 
 
 def distance_matrix_cython(r, out=None):
     """A typed loop over rows, no Python inside (src/_distance.pyx)."""
     out = np.empty((r.shape[0], r.shape[0])) if out is None else out
     _compiled.module.c_distance_matrix(r, out)
-    return out
+    return _fixed(r, out)
 
 
 def distance_matrix_openmp(r, workers=None, out=None):
     """The Cython loop with rows shared among OpenMP threads."""
     out = np.empty((r.shape[0], r.shape[0])) if out is None else out
     _compiled.module.omp_distance_matrix(r, out, workers or validation.available_cores())
-    return out
+    return _fixed(r, out)
 
 
 def distance_matrix_blocked(r, workers=None, out=None):
@@ -88,7 +123,7 @@ def distance_matrix_blocked(r, workers=None, out=None):
     """
     out = np.empty((r.shape[0], r.shape[0])) if out is None else out
     _compiled.module.blocked_distance_matrix(_columns(r), out, workers or validation.available_cores())
-    return out
+    return _fixed(r, out)
 
 
 def distance_matrix_numba(r, workers=None, out=None):
@@ -105,7 +140,7 @@ def distance_matrix_numba(r, workers=None, out=None):
         rows = max(1, _NUMBA_CHUNK // max(n, 1)) * threads  # numba cannot see Ctrl-C: Python does, between calls
         for start in range(0, n, rows):
             kernel(x, y, out, start, min(start + rows, n))
-    return out
+    return _fixed(r, out)
 
 
 _NUMBA_CHUNK = 1 << 25  # entries a thread fills between two returns to Python (some 30 ms)
@@ -250,7 +285,11 @@ def _blocks(xy, rows, workers):
         else:
             dx = xy[0] - xy[0, start:stop, np.newaxis]
             dy = xy[1] - xy[1, start:stop, np.newaxis]
-            np.sqrt(dx * dx + dy * dy, out=block)
+            with np.errstate(over="ignore", under="ignore"):
+                np.sqrt(dx * dx + dy * dy, out=block)
+            if not _in_range(xy.T):
+                lost = ~((block >= _LOW) & (block <= _HIGH))
+                block[lost] = scaled_hypot(dx[lost], dy[lost])
         yield start, stop, block
 
 

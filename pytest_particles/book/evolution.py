@@ -17,18 +17,74 @@ import numpy as np
 from .. import parallel, registry, validation
 from . import physics
 from ._extensions import Extension, module_check
+from ._range import scaled_hypot
 from .simulator import Particle
 
 _compiled = Extension("_evolve")
 _analytic = Extension("_analytic")
 
 
+def _radii_in_range(r, ang_speed, timestep, nsteps):
+    """Per particle, whether its squared radius stays in [2**-960, 2**960] for all ``nsteps``: O(N).
+
+    A step moves a particle by |d| = |timestep * ang_speed| and the scheme's radius only
+    grows, so r_n <= r_0 + n |d|; a factor 2 covers the rounding of up to 2**50 steps.
+    Inside that range sqrt(x*x + y*y) loses nothing, and the plain loops are exact.
+    """
+    with np.errstate(over="ignore"):
+        r0 = np.hypot(r[:, 0], r[:, 1])
+        reach = r0 + float(nsteps) * np.abs(timestep * ang_speed)
+    return (r0 >= 2.0**-479) & (reach <= 2.0**479) & (nsteps <= 2**50)
+
+
+def _radius(x: float, y: float) -> float:
+    """One particle's sqrt(x*x + y*y) as with an unbounded exponent range (pp_hypot's scaling, same bits)."""
+    s = x * x + y * y
+    if 2.0**-960 <= s <= 2.0**960:
+        return math.sqrt(s)
+    m = max(abs(x), abs(y))
+    e = math.frexp(m)[1]
+    try:
+        x, y = math.ldexp(x, -e), math.ldexp(y, -e)
+        return math.ldexp(math.sqrt(x * x + y * y), e)
+    except OverflowError:  # beyond DBL_MAX: _finite names the particle
+        return math.inf
+
+
+def _finite(r):
+    """``r``, or OverflowError naming the first particle whose position overflowed float64."""
+    if not np.isfinite(r).all():
+        i = int(np.flatnonzero(~np.isfinite(r).all(axis=1))[0])
+        raise OverflowError(f"particle {i}'s position overflowed float64 during the run (it reached "
+                            f"{tuple(r[i].tolist())}): its radius exceeds the largest float64")
+    return r
+
+
+def _evolve_numpy_range(r, ang_speed, timestep, nsteps):
+    """The NumPy loop for particles whose squared radius may leave the safe range: norms fixed up by scaled_hypot."""
+    t_x_ang = (timestep * ang_speed)[:, np.newaxis]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for _ in range(nsteps):
+            s = (r**2).sum(axis=1)
+            norm = np.sqrt(s)
+            lost = ~((s >= 2.0**-960) & (s <= 2.0**960))
+            norm[lost] = scaled_hypot(r[lost, 0], r[lost, 1])
+            v = r[:, [1, 0]] / norm[:, np.newaxis]
+            v[:, 0] *= -1
+            r += t_x_ang * v
+    _finite(r)
+
+
 def evolve_python(r, ang_speed, timestep, nsteps):
     """The book's first version: Particle objects, steps outer, particles inner."""
     particles = [Particle(x, y, s) for (x, y), s in zip(r.tolist(), ang_speed.tolist())]
+    safe = bool(_radii_in_range(r, ang_speed, timestep, nsteps).all())
     for _ in range(nsteps):
         for p in particles:
-            norm = math.sqrt(p.x**2 + p.y**2)
+            if safe:
+                norm = math.sqrt(p.x**2 + p.y**2)
+            else:  # a radius that may leave the range where x**2 + y**2 is exact
+                norm = _radius(p.x, p.y)
             v_x = -p.y / norm
             v_y = p.x / norm
             d_x = timestep * p.ang_speed * v_x
@@ -36,23 +92,33 @@ def evolve_python(r, ang_speed, timestep, nsteps):
             p.x += d_x
             p.y += d_y
     r[:] = [(p.x, p.y) for p in particles]
+    _finite(r)
 
 
 def evolve_python_fast(r, ang_speed, timestep, nsteps):
     """The book's tuned loop: particles outer, ``timestep * ang_speed`` hoisted, one tuple assignment."""
     rows = r.tolist()
+    safe = _radii_in_range(r, ang_speed, timestep, nsteps).tolist()
     for i, s in enumerate(ang_speed.tolist()):
         x, y = rows[i]
         t_x_ang = timestep * s
-        for _ in range(nsteps):
-            norm = math.sqrt(x**2 + y**2)
-            x, y = x - t_x_ang * (y / norm), y + t_x_ang * (x / norm)
+        if safe[i]:
+            for _ in range(nsteps):
+                norm = math.sqrt(x**2 + y**2)
+                x, y = x - t_x_ang * (y / norm), y + t_x_ang * (x / norm)
+        else:  # the radius may leave the range where x**2 + y**2 is exact
+            for _ in range(nsteps):
+                norm = _radius(x, y)
+                x, y = x - t_x_ang * (y / norm), y + t_x_ang * (x / norm)
         rows[i] = (x, y)
     r[:] = rows
+    _finite(r)
 
 
 def evolve_numpy(r, ang_speed, timestep, nsteps):
     """The book's NumPy version: every particle at once, one broadcast expression per step."""
+    if not _radii_in_range(r, ang_speed, timestep, nsteps).all():
+        return _evolve_numpy_range(r, ang_speed, timestep, nsteps)
     t_x_ang = (timestep * ang_speed)[:, np.newaxis]
     for _ in range(nsteps):
         norm = np.sqrt((r**2).sum(axis=1))[:, np.newaxis]
@@ -65,6 +131,8 @@ def evolve_numexpr(r, ang_speed, timestep, nsteps, workers=None):
     """NumPy's algorithm with each step's expressions compiled by numexpr (threads = workers)."""
     import numexpr as ne
 
+    if not _radii_in_range(r, ang_speed, timestep, nsteps).all():  # rare: NumPy's loop with the norms fixed up
+        return _evolve_numpy_range(r, ang_speed, timestep, nsteps)
     x, y = r[:, 0].copy(), r[:, 1].copy()
     new_x, new_y, norm = np.empty_like(x), np.empty_like(y), np.empty_like(x)
     t_x_ang = timestep * ang_speed
@@ -80,11 +148,13 @@ def evolve_numexpr(r, ang_speed, timestep, nsteps, workers=None):
 def evolve_cython(r, ang_speed, timestep, nsteps):
     """Typed memoryviews and libc sqrt, no Python in the loop (src/_evolve.pyx)."""
     _compiled.module.c_evolve(r, ang_speed, timestep, nsteps)
+    _finite(r)
 
 
 def evolve_openmp(r, ang_speed, timestep, nsteps, workers=None):
     """The Cython loop with particles shared among OpenMP threads, GIL released."""
     _compiled.module.omp_evolve(r, ang_speed, timestep, nsteps, workers or validation.available_cores())
+    _finite(r)
 
 
 def evolve_multiprocessing(r, ang_speed, timestep, nsteps, workers=None):
@@ -94,6 +164,7 @@ def evolve_multiprocessing(r, ang_speed, timestep, nsteps, workers=None):
     tasks = [(r[a:b], ang_speed[a:b], timestep, nsteps) for a, b in bounds]
     for (a, b), chunk in zip(bounds, parallel.run_tasks(_evolve_chunk, tasks, workers)):
         r[a:b] = chunk
+    _finite(r)
 
 
 def _evolve_chunk(r, ang_speed, timestep, nsteps):
@@ -112,6 +183,8 @@ def evolve_numba(r, ang_speed, timestep, nsteps, workers=None):
     kernel does, bit for bit.  numba is imported, and the loop compiled
     (about a second), on the first call only.
     """
+    if not _radii_in_range(r, ang_speed, timestep, nsteps).all():  # rare: NumPy's loop with the norms fixed up
+        return _evolve_numpy_range(r, ang_speed, timestep, nsteps)
     kernel = _numba_kernel()
     n = r.shape[0]
     with parallel.numba_threads(workers) as threads:
@@ -187,6 +260,7 @@ def evolve_analytic(r, ang_speed, timestep, nsteps, workers=None):
     ``workers`` threads when there are at least 4096 per thread.
     """
     _analytic.module.c_analytic(r, ang_speed, timestep, nsteps, workers or validation.available_cores())
+    _finite(r)
 
 
 DT = 0.1  # the book's benchmark: evolve(0.1), 10,000 steps of 1e-5
