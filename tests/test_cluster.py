@@ -3,9 +3,9 @@
 ``cluster`` is the generic connection lifecycle (pytest_particles.cluster), ``book_cluster`` the book's three
 backends over it and ``engine`` the code they run on the engines.
 
-Every cluster here is started by the test that uses it (or by this module's
-fixture) and stopped on the way out, failures included; engines are killed
-only by the process ids of those clusters.
+Every cluster a test breaks is started by that test and stopped on the way
+out, failures included; engines are killed only by the process ids of those
+clusters.  The tests that do not break theirs share the session's.
 """
 
 import json
@@ -56,8 +56,16 @@ def no_cluster(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def local():
-    """Two engines on 127.0.0.1 for this module's tests that do not break their cluster."""
+def local(request):
+    """Two engines on 127.0.0.1 for this module's tests that do not break their cluster.
+
+    The session's own (pyproject's particles_cluster = local:2, started once for every suite that needs
+    one), else one started for this module.
+    """
+    option = request.config.getoption("particles_cluster")
+    if (option if option is not None else request.config.getini("particles_cluster")) in (("local", 2), "local:2"):
+        yield request.getfixturevalue("ipcluster")
+        return
     with cluster.local_cluster(2, timeout=180) as connection:
         yield connection
 
