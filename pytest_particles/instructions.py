@@ -138,7 +138,8 @@ def instruction_gate(base: str, head: str, *, repo: Path, cache: Path, bench: st
             except RuntimeError as exc:
                 counts[side] = exc
         if isinstance(counts[1], RuntimeError):
-            lines = str(counts[1]).strip().splitlines()
+            # the kernel's own error, not valgrind's summary lines (==PID==) printed after it
+            lines = [line for line in str(counts[1]).strip().splitlines() if not re.match(r"==\d+==", line)]
             broken.append(f"{name}: {lines[-1] if lines else 'crashed'}")
             continue
         at_base, at_head = counts[0], counts[1]
