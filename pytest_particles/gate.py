@@ -271,7 +271,7 @@ def _round_bests(samples: list, rounds: int) -> list[float]:
     return [min(samples)]
 
 
-def _number(value) -> bool:
+def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not math.isnan(value)
 
 

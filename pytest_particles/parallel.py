@@ -206,7 +206,8 @@ def run_tasks(func: Callable[..., Any], tasks: list[tuple], workers: int, timeou
         _release(pool)
 
 
-def _run_window(pool: _Pool, func, tasks, width: int, deadline: float, running: dict[Future, int]) -> list:
+def _run_window(pool: _Pool, func: Callable[..., Any], tasks: list[tuple], width: int, deadline: float,
+                running: dict[Future, int]) -> list:
     """Keep ``width`` tasks in flight until all are done."""
     results: list = [None] * len(tasks)
     pending: Iterator = iter(enumerate(tasks))
@@ -282,12 +283,13 @@ def numexpr_threads(workers: int | None) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def numba_threads(workers):
+def numba_threads(workers: int | None) -> Iterator[int]:
     """Run numba's parallel loops on ``workers`` threads (at most its pool), restoring its setting afterwards."""
     import numba
 
     previous = numba.get_num_threads()
-    threads = min(workers or available_cores(), numba.config.NUMBA_NUM_THREADS)
+    # numba.config sets its attributes at import, from the environment: mypy cannot see them
+    threads = min(workers or available_cores(), numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     numba.set_num_threads(threads)
     try:
         yield threads

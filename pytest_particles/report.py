@@ -21,6 +21,7 @@ import datetime
 import html
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,9 +40,9 @@ class Failure:
     date: float = 0.0
 
 
-def _files(paths) -> list[Path]:
-    paths = [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
-    return [f for p in paths for f in (sorted(p.rglob("*.json")) if p.is_dir() else [p] if p.is_file() else [])]
+def _files(paths: plots.ResultPaths) -> list[Path]:
+    roots = [Path(p) for p in ([paths] if isinstance(paths, str | Path) else paths)]
+    return [f for p in roots for f in (sorted(p.rglob("*.json")) if p.is_dir() else [p] if p.is_file() else [])]
 
 
 def _asv_failures(path: Path) -> list[Failure]:
@@ -62,7 +63,7 @@ def _asv_failures(path: Path) -> list[Failure]:
     return found
 
 
-def load_failures(paths) -> list[Failure]:
+def load_failures(paths: plots.ResultPaths) -> list[Failure]:
     """The failed backends recorded in ``paths`` (files or folders, as for :func:`plots.load_results`)."""
     found: list[Failure] = []
     for path in _files(paths):
@@ -85,7 +86,7 @@ def load_failures(paths) -> list[Failure]:
     return found
 
 
-def reference_backend(kernel: str, measured) -> str | None:
+def reference_backend(kernel: str, measured: Iterable[str]) -> str | None:
     """The backend speedups are over: the kernel's declared reference, else its first own backend, when
     measured; for an undeclared kernel ``python``, else the first measured one in table order."""
     measured = set(measured)
@@ -129,7 +130,7 @@ def _figure_png(kernel: str, rows: list[plots.Measurement], base: str | None) ->
     return buffer.getvalue()
 
 
-def _kernels(measurements) -> list[str]:
+def _kernels(measurements: list[plots.Measurement]) -> list[str]:
     declared = registry.kernel_names()
     return sorted({m.kernel for m in measurements},
                   key=lambda k: (k not in declared, declared.index(k) if k in declared else 0, k))
@@ -175,7 +176,7 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
 """
 
 
-def build_report(results) -> str:
+def build_report(results: plots.ResultPaths) -> str:
     """The HTML text of the report of ``results`` (see :func:`plots.load_results`; its ValueError too)."""
     from .cli.tables import format_speedup, format_time  # the command line's own formats
 
@@ -239,7 +240,7 @@ def build_report(results) -> str:
         f"<script>{_SCRIPT}</script>", "</body></html>", ""])
 
 
-def write_report(results, out: str | Path) -> Path:
+def write_report(results: plots.ResultPaths, out: str | Path) -> Path:
     """Write :func:`build_report` of ``results`` to ``out``; returns its path."""
     out = Path(out)
     out.write_text(build_report(results), encoding="utf-8")

@@ -11,6 +11,7 @@ import numbers
 import os
 
 import numpy as np
+import numpy.typing as npt
 
 # Counters in the compiled pi kernels are int64; 2**53 also keeps hits / samples exact in float64.
 MAX_SAMPLES = 2**53
@@ -18,14 +19,14 @@ MAX_SAMPLES = 2**53
 MAX_STEPS = 2**62
 
 
-def real(value, name: str) -> float:
+def real(value: object, name: str) -> float:
     """A finite or infinite real scalar (bool, str and complex are TypeErrors)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
     return float(value)
 
 
-def float_array(value, name: str, ndim: int, columns: int | None = None) -> np.ndarray:
+def float_array(value: npt.ArrayLike, name: str, ndim: int, columns: int | None = None) -> np.ndarray:
     """A fresh C-contiguous float64 copy of ``value`` with ``ndim`` dimensions, all finite.
 
     Anything that casts safely to float64 is accepted (lists, integers,
@@ -53,12 +54,12 @@ def float_array(value, name: str, ndim: int, columns: int | None = None) -> np.n
     return array
 
 
-def positions(r, name: str = "r") -> np.ndarray:
+def positions(r: npt.ArrayLike, name: str = "r") -> np.ndarray:
     """Positions (N, 2) as a fresh float64 array."""
     return float_array(r, name, 2, 2)
 
 
-def particles(r, ang_speed) -> tuple[np.ndarray, np.ndarray]:
+def particles(r: npt.ArrayLike, ang_speed: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Positions (N, 2) and speeds (N,) of the same N, no particle at the origin."""
     r = positions(r)
     ang_speed = float_array(ang_speed, "ang_speed", 1)
@@ -86,7 +87,7 @@ def particles(r, ang_speed) -> tuple[np.ndarray, np.ndarray]:
     return r, ang_speed
 
 
-def step_count(dt, timestep) -> int:
+def step_count(dt: object, timestep: object) -> int:
     """Number of steps of ``timestep`` in ``dt``, not losing one to rounding.
 
     ``int(0.3 / 1e-5)`` is 29999 in floating point; here it is 30000.
@@ -107,7 +108,7 @@ def step_count(dt, timestep) -> int:
     return math.floor(ratio)
 
 
-def samples(value) -> int:
+def samples(value: object) -> int:
     """A sample count: an int from 1 to MAX_SAMPLES."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"samples must be an int; got {type(value).__name__} {value!r} (use int(...) for floats)")
@@ -117,7 +118,7 @@ def samples(value) -> int:
     return value
 
 
-def seed_sequence(seed) -> np.random.SeedSequence:
+def seed_sequence(seed: object) -> np.random.SeedSequence:
     """None (fresh entropy), an int >= 0, or a SeedSequence."""
     if seed is None or isinstance(seed, np.random.SeedSequence):
         return np.random.SeedSequence(seed) if seed is None else seed
@@ -136,7 +137,7 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def workers(value) -> int:
+def workers(value: object) -> int:
     """Threads or processes for a parallel backend: None or an int >= 1 (numpy integers too).
 
     None means every core this process may use (:func:`available_cores`).
@@ -189,7 +190,7 @@ def available_memory() -> int | None:
         return None
 
 
-def output_matrix(out, n: int, r, name: str = "out") -> np.ndarray:
+def output_matrix(out: object, n: int, r: npt.ArrayLike, name: str = "out") -> np.ndarray:
     """A caller's buffer for an (n, n) float64 result: an ndarray, C-contiguous, aligned, writable, apart from ``r``."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be None or a numpy.ndarray of float64 with shape ({n}, {n}); "
@@ -199,7 +200,8 @@ def output_matrix(out, n: int, r, name: str = "out") -> np.ndarray:
     if out.shape != (n, n):
         raise ValueError(f"{name} must have shape ({n}, {n}) for {n} points; got shape {out.shape}")
     if not out.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous; got a strided or Fortran-ordered array (use numpy.empty((n, n)))")
+        raise ValueError(f"{name} must be C-contiguous; got a strided or Fortran-ordered array "
+                         "(use numpy.empty((n, n)))")
     if not out.flags.aligned:
         raise ValueError(f"{name} must be aligned to 8 bytes; got an unaligned view of a buffer")
     if not out.flags.writeable:
@@ -219,7 +221,7 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
         return True
 
 
-def block_rows(rows, n: int, budget: int) -> int:
+def block_rows(rows: object, n: int, budget: int) -> int:
     """Rows per block of an (n, n) matrix: ``rows`` (an int >= 1), or None for blocks of about ``budget`` bytes."""
     if rows is None:
         return max(1, min(n, budget // (8 * max(n, 1))))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 
-def scaled_hypot(x, y):
+def scaled_hypot(x: npt.ArrayLike, y: npt.ArrayLike) -> np.ndarray:
     """sqrt(x*x + y*y) elementwise as with an unbounded exponent range (x, y scaled by a power of two, exact).
 
     The same bits as the plain formula wherever that one loses nothing to underflow or

@@ -15,13 +15,19 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import parallel, registry, validation
 from . import physics
 from ._extensions import Extension, module_check
 from ._range import scaled_hypot
+
+if TYPE_CHECKING:
+    from ..records import Backend
 
 _compiled = Extension("_distance")
 
@@ -29,7 +35,7 @@ _compiled = Extension("_distance")
 _LOW, _HIGH = 2.0**-480, 2.0**480
 
 
-def _in_range(r) -> bool:
+def _in_range(r: np.ndarray) -> bool:
     """Whether no pair of the points ``r`` can have a squared distance outside [2**-960, 2**960]: O(N).
 
     Two different coordinates of magnitude >= 2**-420 (or 0) differ by at least 2**-472;
@@ -41,7 +47,7 @@ def _in_range(r) -> bool:
     return a.min() >= 2.0**-420 or a[a > 0].min(initial=1.0) >= 2.0**-420
 
 
-def _fixed(r, d):
+def _fixed(r: np.ndarray, d: np.ndarray) -> np.ndarray:
     """``d`` with the entries that lost range recomputed by :func:`scaled_hypot`; OverflowError beyond DBL_MAX."""
     if _in_range(r):
         return d
@@ -55,7 +61,7 @@ def _fixed(r, d):
     return d
 
 
-def distance_matrix_python(r):
+def distance_matrix_python(r: np.ndarray) -> np.ndarray:
     """Two nested loops over the points, one sqrt per pair."""
     points = r.tolist()
     if not _in_range(r):  # x**2 would overflow: the plain products, fixed up where they lost range
@@ -64,7 +70,7 @@ def distance_matrix_python(r):
     return np.array([[math.sqrt((xj - xi) ** 2 + (yj - yi) ** 2) for xj, yj in points] for xi, yi in points])
 
 
-def distance_matrix_numpy(r):
+def distance_matrix_numpy(r: np.ndarray) -> np.ndarray:
     """The book's broadcast: (N, 1, 2) against (1, N, 2), summed over the last axis."""
     r_i = r[:, np.newaxis]
     r_j = r[np.newaxis, :]
@@ -77,18 +83,18 @@ def distance_matrix_numpy(r):
 PEAK_MATRICES = {distance_matrix_numpy: 3, distance_matrix_python: 5.5}
 
 
-def distance_matrix_numexpr(r, workers=None):
+def distance_matrix_numexpr(r: np.ndarray, workers: int | None = None) -> np.ndarray:
     """The book's numexpr version: the reduction in one expression, the sqrt in the next."""
     import numexpr as ne
 
-    r_i = r[:, np.newaxis]
-    r_j = r[np.newaxis, :]
+    r_i = r[:, np.newaxis]  # noqa: F841  (numexpr's expression below reads r_i and r_j by name)
+    r_j = r[np.newaxis, :]  # noqa: F841  (as r_i)
     with parallel.numexpr_threads(workers):
         d_ij = ne.evaluate("sum((r_j - r_i)**2, 2)")  # numexpr reductions must come last
         return _fixed(r, ne.evaluate("sqrt(d_ij)", out=d_ij))
 
 
-def distance_matrix_scipy(r):
+def distance_matrix_scipy(r: np.ndarray) -> np.ndarray:
     """``scipy.spatial.distance.cdist(r, r)``: the peer a user would pick instead (optional extra ``scipy``)."""
     from scipy.spatial.distance import cdist
 
@@ -96,21 +102,23 @@ def distance_matrix_scipy(r):
         return _fixed(r, cdist(r, r))
 
 
-def distance_matrix_cython(r, out=None):
+def distance_matrix_cython(r: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """A typed loop over rows, no Python inside (src/_distance.pyx)."""
     out = np.empty((r.shape[0], r.shape[0])) if out is None else out
+    assert _compiled.module is not None  # registered with _compiled.check
     _compiled.module.c_distance_matrix(r, out)
     return _fixed(r, out)
 
 
-def distance_matrix_openmp(r, workers=None, out=None):
+def distance_matrix_openmp(r: np.ndarray, workers: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """The Cython loop with rows shared among OpenMP threads."""
     out = np.empty((r.shape[0], r.shape[0])) if out is None else out
+    assert _compiled.module is not None  # registered with _compiled.openmp_check
     _compiled.module.omp_distance_matrix(r, out, workers or validation.available_cores())
     return _fixed(r, out)
 
 
-def distance_matrix_blocked(r, workers=None, out=None):
+def distance_matrix_blocked(r: np.ndarray, workers: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Every entry written once by a kernel picked for this CPU, rows or tiles shared among OpenMP threads.
 
     The hot loops are compiled for AVX-512, AVX2 and baseline x86-64 and the
@@ -122,11 +130,12 @@ def distance_matrix_blocked(r, workers=None, out=None):
     ``cython`` backend either way.
     """
     out = np.empty((r.shape[0], r.shape[0])) if out is None else out
+    assert _compiled.module is not None  # registered with _compiled.check
     _compiled.module.blocked_distance_matrix(_columns(r), out, workers or validation.available_cores())
     return _fixed(r, out)
 
 
-def distance_matrix_numba(r, workers=None, out=None):
+def distance_matrix_numba(r: np.ndarray, workers: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """The row loop compiled by numba, rows over ``prange`` (``@njit(parallel=True)``).
 
     The same bits as the ``cython`` backend.  numba is imported, and the loop
@@ -146,10 +155,10 @@ def distance_matrix_numba(r, workers=None, out=None):
 _NUMBA_CHUNK = 1 << 25  # entries a thread fills between two returns to Python (some 30 ms)
 
 
-_numba_rows = None
+_numba_rows: Callable[..., Any] | None = None
 
 
-def _numba_kernel():
+def _numba_kernel() -> Callable[..., Any]:
     """The numba kernel, compiled on first use (``import pytest_particles`` does not import numba)."""
     global _numba_rows
     if _numba_rows is None:
@@ -169,13 +178,13 @@ def _numba_kernel():
     return _numba_rows
 
 
-def _columns(r) -> np.ndarray:
+def _columns(r: np.ndarray) -> np.ndarray:
     """Points (N, 2) as ``xy`` (2, N): x and y each contiguous, as the tiled kernels take them."""
     return np.ascontiguousarray(r.T)
 
 
-@functools.lru_cache(maxsize=None)
-def _declares_out(func) -> bool:
+@functools.cache
+def _declares_out(func: Callable[..., Any]) -> bool:
     """Whether a raw backend function has a parameter named ``out`` (then it fills the caller's buffer)."""
     try:
         return "out" in inspect.signature(func).parameters
@@ -183,14 +192,15 @@ def _declares_out(func) -> bool:
         return False
 
 
-def _run(record, r, workers, out):
+def _run(record: Backend, r: np.ndarray, workers: int, out: np.ndarray | None) -> Any:
     """Call a raw backend, handing it ``out`` by keyword when it declares that parameter."""
     if out is None or not _declares_out(record.func):
         return record.run(r, workers=workers)
     return record.run(r, workers=workers, out=out)
 
 
-def distance_matrix(r, *, backend=None, workers=None, out=None) -> np.ndarray:
+def distance_matrix(r: npt.ArrayLike, *, backend: str | Backend | None = None, workers: int | None = None,
+                    out: np.ndarray | None = None) -> np.ndarray:
     """Distances between every pair of points.
 
     Parameters
@@ -242,7 +252,8 @@ def distance_matrix(r, *, backend=None, workers=None, out=None) -> np.ndarray:
 BLOCK_BYTES = 64 * 2**20  # default size of one block of rows of distance_matrix_blocks
 
 
-def distance_matrix_blocks(r, *, rows=None, workers=None):
+def distance_matrix_blocks(r: npt.ArrayLike, *, rows: int | None = None,
+                           workers: int | None = None) -> Generator[tuple[int, int, np.ndarray], None, None]:
     """The distance matrix a block of rows at a time, for N too large to hold N x N.
 
     Parameters
@@ -275,7 +286,7 @@ def distance_matrix_blocks(r, *, rows=None, workers=None):
     return _blocks(_columns(points), rows, workers)
 
 
-def _blocks(xy, rows, workers):
+def _blocks(xy: np.ndarray, rows: int, workers: int) -> Generator[tuple[int, int, np.ndarray], None, None]:
     n = xy.shape[1]
     for start in range(0, n, rows):
         stop = min(start + rows, n)
@@ -293,7 +304,7 @@ def _blocks(xy, rows, workers):
         yield start, stop, block
 
 
-def nearest_neighbor_distances(r, *, workers=None) -> np.ndarray:
+def nearest_neighbor_distances(r: npt.ArrayLike, *, workers: int | None = None) -> np.ndarray:
     """Distance from each point to its nearest other point, without the N x N matrix.
 
     Parameters
@@ -326,7 +337,7 @@ def nearest_neighbor_distances(r, *, workers=None) -> np.ndarray:
     return nearest
 
 
-def book_points(size, rng):
+def book_points(size: int, rng: np.random.Generator) -> tuple[np.ndarray]:
     """``size`` points uniform in (-1, 1)**2."""
     return (rng.uniform(-1.0, 1.0, (size, 2)),)
 

@@ -11,8 +11,11 @@ public :func:`evolve` validates once, at the door.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sized
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import parallel, registry, validation
 from . import physics
@@ -20,11 +23,14 @@ from ._extensions import Extension, module_check
 from ._range import scaled_hypot
 from .simulator import Particle
 
+if TYPE_CHECKING:
+    from ..records import Backend
+
 _compiled = Extension("_evolve")
 _analytic = Extension("_analytic")
 
 
-def _radii_in_range(r, ang_speed, timestep, nsteps):
+def _radii_in_range(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int) -> np.ndarray:
     """Per particle, whether its squared radius stays in [2**-960, 2**960] for all ``nsteps``: O(N).
 
     A step moves a particle by |d| = |timestep * ang_speed| and the scheme's radius only
@@ -51,7 +57,7 @@ def _radius(x: float, y: float) -> float:
         return math.inf
 
 
-def _finite(r):
+def _finite(r: np.ndarray) -> np.ndarray:
     """``r``, or OverflowError naming the first particle whose position overflowed float64."""
     if not np.isfinite(r).all():
         i = int(np.flatnonzero(~np.isfinite(r).all(axis=1))[0])
@@ -60,7 +66,7 @@ def _finite(r):
     return r
 
 
-def _evolve_numpy_range(r, ang_speed, timestep, nsteps):
+def _evolve_numpy_range(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int) -> None:
     """The NumPy loop for particles whose squared radius may leave the safe range: norms fixed up by scaled_hypot."""
     t_x_ang = (timestep * ang_speed)[:, np.newaxis]
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
@@ -75,7 +81,7 @@ def _evolve_numpy_range(r, ang_speed, timestep, nsteps):
     _finite(r)
 
 
-def evolve_python(r, ang_speed, timestep, nsteps):
+def evolve_python(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int) -> None:
     """The book's first version: Particle objects, steps outer, particles inner."""
     particles = [Particle(x, y, s) for (x, y), s in zip(r.tolist(), ang_speed.tolist())]
     safe = bool(_radii_in_range(r, ang_speed, timestep, nsteps).all())
@@ -95,7 +101,7 @@ def evolve_python(r, ang_speed, timestep, nsteps):
     _finite(r)
 
 
-def evolve_python_fast(r, ang_speed, timestep, nsteps):
+def evolve_python_fast(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int) -> None:
     """The book's tuned loop: particles outer, ``timestep * ang_speed`` hoisted, one tuple assignment."""
     rows = r.tolist()
     safe = _radii_in_range(r, ang_speed, timestep, nsteps).tolist()
@@ -115,7 +121,7 @@ def evolve_python_fast(r, ang_speed, timestep, nsteps):
     _finite(r)
 
 
-def evolve_numpy(r, ang_speed, timestep, nsteps):
+def evolve_numpy(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int) -> None:
     """The book's NumPy version: every particle at once, one broadcast expression per step."""
     if not _radii_in_range(r, ang_speed, timestep, nsteps).all():
         return _evolve_numpy_range(r, ang_speed, timestep, nsteps)
@@ -127,7 +133,8 @@ def evolve_numpy(r, ang_speed, timestep, nsteps):
         r += t_x_ang * v
 
 
-def evolve_numexpr(r, ang_speed, timestep, nsteps, workers=None):
+def evolve_numexpr(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int,
+                   workers: int | None = None) -> None:
     """NumPy's algorithm with each step's expressions compiled by numexpr (threads = workers)."""
     import numexpr as ne
 
@@ -135,7 +142,7 @@ def evolve_numexpr(r, ang_speed, timestep, nsteps, workers=None):
         return _evolve_numpy_range(r, ang_speed, timestep, nsteps)
     x, y = r[:, 0].copy(), r[:, 1].copy()
     new_x, new_y, norm = np.empty_like(x), np.empty_like(y), np.empty_like(x)
-    t_x_ang = timestep * ang_speed
+    t_x_ang = timestep * ang_speed  # noqa: F841  (numexpr's expressions below read it by name)
     with parallel.numexpr_threads(workers):
         for _ in range(nsteps):
             ne.evaluate("sqrt(x * x + y * y)", out=norm)
@@ -145,19 +152,23 @@ def evolve_numexpr(r, ang_speed, timestep, nsteps, workers=None):
     r[:, 0], r[:, 1] = x, y
 
 
-def evolve_cython(r, ang_speed, timestep, nsteps):
+def evolve_cython(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int) -> None:
     """Typed memoryviews and libc sqrt, no Python in the loop (src/_evolve.pyx)."""
+    assert _compiled.module is not None  # registered with _compiled.check
     _compiled.module.c_evolve(r, ang_speed, timestep, nsteps)
     _finite(r)
 
 
-def evolve_openmp(r, ang_speed, timestep, nsteps, workers=None):
+def evolve_openmp(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int,
+                  workers: int | None = None) -> None:
     """The Cython loop with particles shared among OpenMP threads, GIL released."""
+    assert _compiled.module is not None  # registered with _compiled.openmp_check
     _compiled.module.omp_evolve(r, ang_speed, timestep, nsteps, workers or validation.available_cores())
     _finite(r)
 
 
-def evolve_multiprocessing(r, ang_speed, timestep, nsteps, workers=None):
+def evolve_multiprocessing(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int,
+                           workers: int | None = None) -> None:
     """Chunks of particles evolved by the Cython kernel in worker processes."""
     workers = workers or validation.available_cores()
     bounds = parallel.chunk_bounds(r.shape[0], workers)
@@ -167,13 +178,15 @@ def evolve_multiprocessing(r, ang_speed, timestep, nsteps, workers=None):
     _finite(r)
 
 
-def _evolve_chunk(r, ang_speed, timestep, nsteps):
+def _evolve_chunk(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int) -> np.ndarray:
     r = np.ascontiguousarray(r)  # a pickled slice arrives as a fresh array; make sure it is writable C order
+    assert _compiled.module is not None  # the multiprocessing backend is registered with _compiled.check
     _compiled.module.c_evolve(r, ang_speed, timestep, nsteps)
     return r
 
 
-def evolve_numba(r, ang_speed, timestep, nsteps, workers=None):
+def evolve_numba(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int,
+                 workers: int | None = None) -> None:
     """The Cython kernel's loop compiled by numba (``@njit(parallel=True)``, ``prange`` over blocks of particles).
 
     Blocks of particles (at most 256, fewer when that keeps every thread
@@ -202,10 +215,10 @@ def evolve_numba(r, ang_speed, timestep, nsteps, workers=None):
 
 _NUMBA_CHUNK = 1 << 25  # particle-steps a thread between two returns to Python (some 50 ms)
 _NUMBA_BLOCK = 256  # particles per block, as in src/_evolve.pyx: x, y and speed stay in L1
-_numba_compiled = None
+_numba_compiled: Callable[..., Any] | None = None
 
 
-def _numba_kernel():
+def _numba_kernel() -> Callable[..., Any]:
     """The numba-compiled loop, built on first use (so importing pytest_particles never imports numba)."""
     global _numba_compiled
     if _numba_compiled is None:
@@ -234,7 +247,8 @@ def _numba_kernel():
     return _numba_compiled
 
 
-def evolve_analytic(r, ang_speed, timestep, nsteps, workers=None):
+def evolve_analytic(r: np.ndarray, ang_speed: np.ndarray, timestep: float, nsteps: int,
+                    workers: int | None = None) -> None:
     """The scheme's closed form: all ``nsteps`` Euler steps at once, O(1) per particle (src/_analytic.pyx).
 
     Not an iteration.  The explicit Euler step obeys two exact laws: r_n**2 =
@@ -259,6 +273,7 @@ def evolve_analytic(r, ang_speed, timestep, nsteps, workers=None):
     that for larger turns (double-double); particles are shared among
     ``workers`` threads when there are at least 4096 per thread.
     """
+    assert _analytic.module is not None  # registered with _analytic.check
     _analytic.module.c_analytic(r, ang_speed, timestep, nsteps, workers or validation.available_cores())
     _finite(r)
 
@@ -267,14 +282,16 @@ DT = 0.1  # the book's benchmark: evolve(0.1), 10,000 steps of 1e-5
 TIMESTEP = 1e-5
 
 
-def door(r, ang_speed, dt, *, timestep=TIMESTEP):
+def door(r: npt.ArrayLike, ang_speed: npt.ArrayLike, dt: float, *,
+         timestep: float = TIMESTEP) -> tuple[np.ndarray, np.ndarray, float, int]:
     """Validation at the door: clean (r, ang_speed, timestep, nsteps) for the backends, or ValueError/TypeError."""
     r, ang_speed = validation.particles(r, ang_speed)
     nsteps = validation.step_count(dt, timestep)  # checks dt and timestep
     return r, ang_speed, float(timestep), nsteps
 
 
-def evolve(r, ang_speed, dt, *, timestep=TIMESTEP, backend=None, workers=None) -> np.ndarray:
+def evolve(r: npt.ArrayLike, ang_speed: npt.ArrayLike, dt: float, *, timestep: float = TIMESTEP,
+           backend: str | Backend | None = None, workers: int | None = None) -> np.ndarray:
     """Positions of particles turning around the origin after time ``dt``.
 
     Parameters
@@ -317,16 +334,16 @@ def evolve(r, ang_speed, dt, *, timestep=TIMESTEP, backend=None, workers=None) -
     return r
 
 
-def book_system(size, rng):
+def book_system(size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
     """The book's benchmark case: ``size`` particles, x, y and ang_speed uniform in (-1, 1), evolved for dt = 0.1."""
     return rng.uniform(-1.0, 1.0, (size, 2)), rng.uniform(-1.0, 1.0, size), DT
 
 
-def work_of_call(r, ang_speed, dt, *, timestep=TIMESTEP, **_):
+def work_of_call(r: Sized, ang_speed: npt.ArrayLike, dt: float, *, timestep: float = TIMESTEP, **_: Any) -> int:
     return len(r) * validation.step_count(dt, timestep)
 
 
-def fewer_steps(args, fraction):
+def fewer_steps(args: tuple, fraction: float) -> tuple[tuple, int]:
     """The same particles for a ``fraction`` of the steps: every backend's cost is linear in the steps."""
     r, ang_speed, dt = args[:3]
     steps = max(1, int(validation.step_count(dt, TIMESTEP) * fraction))

@@ -16,6 +16,8 @@ other exactly.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,13 +25,16 @@ from .. import parallel, registry, validation
 from . import physics
 from ._extensions import Extension, module_check
 
+if TYPE_CHECKING:
+    from ..records import Backend
+
 _compiled = Extension("_pi")
 
 STREAMS = 64
 BLOCK = 1 << 16  # samples drawn at once by the NumPy backend
 
 
-def streams(samples: int, seed_sequence: np.random.SeedSequence) -> tuple[np.ndarray, list]:
+def streams(samples: int, seed_sequence: np.random.SeedSequence) -> tuple[np.ndarray, list[np.random.SeedSequence]]:
     """Split ``samples`` over at most STREAMS streams: (counts, child seed sequences).
 
     The children are those ``seed_sequence.spawn`` would give, built without
@@ -48,7 +53,7 @@ def child_seed(seed_sequence: np.random.SeedSequence, i: int) -> np.random.SeedS
     )
 
 
-def pi_python(samples, seed_sequence, workers=None):
+def pi_python(samples: int, seed_sequence: np.random.SeedSequence, workers: int | None = None) -> int:
     """The book's serial loop, one ``random.uniform`` pair per sample."""
     hits = 0
     for count, child in zip(*streams(samples, seed_sequence)):
@@ -61,7 +66,7 @@ def pi_python(samples, seed_sequence, workers=None):
     return hits
 
 
-def pi_numpy(samples, seed_sequence, workers=None):
+def pi_numpy(samples: int, seed_sequence: np.random.SeedSequence, workers: int | None = None) -> int:
     """Vectorized: blocks of (x, y) pairs from each stream's PCG64 generator."""
     hits = 0
     for count, child in zip(*streams(samples, seed_sequence)):
@@ -75,20 +80,21 @@ def pi_numpy(samples, seed_sequence, workers=None):
     return hits
 
 
-def pi_cython(samples, seed_sequence, workers=None):
+def pi_cython(samples: int, seed_sequence: np.random.SeedSequence, workers: int | None = None) -> int:
     """A compiled loop over the same PCG64 streams as the NumPy backend (src/_pi.pyx)."""
     counts, children = streams(samples, seed_sequence)
     return _count_hits(counts, children)
 
 
-def pi_openmp(samples, seed_sequence, workers=None):
+def pi_openmp(samples: int, seed_sequence: np.random.SeedSequence, workers: int | None = None) -> int:
     """The compiled loop with streams shared among OpenMP threads."""
     counts, children = streams(samples, seed_sequence)
     generators = [np.random.PCG64(child) for child in children]
+    assert _compiled.module is not None  # registered with _compiled.openmp_check
     return _compiled.module.omp_count_hits(generators, counts, workers or validation.available_cores())
 
 
-def splitmix_keys(children) -> tuple[np.ndarray, np.ndarray]:
+def splitmix_keys(children: Sequence[np.random.SeedSequence]) -> tuple[np.ndarray, np.ndarray]:
     """Each stream's SplitMix64 key (seed, gamma), two uint64 arrays, from its child SeedSequence."""
     keys = np.array([child.generate_state(2, np.uint64) for child in children], dtype=np.uint64).reshape(-1, 2)
     gammas = [splitmix_gamma(raw) for raw in keys[:, 1].tolist()]
@@ -108,7 +114,7 @@ def splitmix_gamma(raw: int) -> int:
     return gamma
 
 
-def pi_splitmix(samples, seed_sequence, workers=None):
+def pi_splitmix(samples: int, seed_sequence: np.random.SeedSequence, workers: int | None = None) -> int:
     """Counter-based SplitMix64 streams, inline in a compiled loop, streams shared among OpenMP threads.
 
     Sample k of a stream is (x, y) from outputs 2k and 2k + 1; output n is
@@ -117,10 +123,11 @@ def pi_splitmix(samples, seed_sequence, workers=None):
     """
     counts, children = streams(samples, seed_sequence)
     seeds, gammas = splitmix_keys(children)
+    assert _compiled.module is not None  # registered with _compiled.check
     return _compiled.module.splitmix_count_hits(seeds, gammas, counts, workers or validation.available_cores())
 
 
-def pi_numba(samples, seed_sequence, workers=None):
+def pi_numba(samples: int, seed_sequence: np.random.SeedSequence, workers: int | None = None) -> int:
     """The splitmix backend's streams, compiled by numba (``@njit(parallel=True)``, streams over ``prange``).
 
     Counts the same hits as ``splitmix``.  numba is imported, and the loop
@@ -143,10 +150,10 @@ def pi_numba(samples, seed_sequence, workers=None):
 NUMBA_CHUNK = 1 << 21  # samples of each stream per call of the numba kernel (some 50 ms on 2 cores)
 
 
-_numba_hits = None
+_numba_hits: Callable[..., Any] | None = None
 
 
-def _numba_kernel():
+def _numba_kernel() -> Callable[..., Any]:
     """The numba kernel, compiled on first use (``import pytest_particles`` does not import numba)."""
     global _numba_hits
     if _numba_hits is None:
@@ -182,7 +189,7 @@ def _numba_kernel():
     return _numba_hits
 
 
-def pi_multiprocessing(samples, seed_sequence, workers=None):
+def pi_multiprocessing(samples: int, seed_sequence: np.random.SeedSequence, workers: int | None = None) -> int:
     """The book's chunked ``apply_async``: one task per group of streams, in worker processes."""
     workers = workers or validation.available_cores()
     counts, children = streams(samples, seed_sequence)
@@ -190,25 +197,28 @@ def pi_multiprocessing(samples, seed_sequence, workers=None):
     return sum(parallel.run_tasks(_count_hits, tasks, workers))
 
 
-def pi_multiprocessing_per_sample(samples, seed_sequence, workers=None):
+def pi_multiprocessing_per_sample(samples: int, seed_sequence: np.random.SeedSequence,
+                                  workers: int | None = None) -> int:
     """The book's overhead lesson: one task per sample, each with its own stream."""
     workers = workers or validation.available_cores()
     tasks = [(child_seed(seed_sequence, i),) for i in range(samples)]
     return sum(parallel.run_tasks(_one_sample, tasks, workers))
 
 
-def _count_hits(counts, children) -> int:
+def _count_hits(counts: Sequence[int] | np.ndarray, children: Sequence[np.random.SeedSequence]) -> int:
     """Hits of the given streams with the serial compiled kernel."""
     generators = [np.random.PCG64(child) for child in children]
+    assert _compiled.module is not None  # its backends (cython, multiprocessing) are registered with _compiled.check
     return _compiled.module.c_count_hits(generators, np.ascontiguousarray(counts, dtype=np.int64))
 
 
-def _one_sample(seed_sequence) -> int:
+def _one_sample(seed_sequence: np.random.SeedSequence) -> int:
     x, y = np.random.default_rng(seed_sequence).random(2) * 2.0 - 1.0
     return int(x * x + y * y <= 1.0)
 
 
-def monte_carlo_pi(samples, *, seed=None, backend=None, workers=None) -> float:
+def monte_carlo_pi(samples: int, *, seed: int | np.random.SeedSequence | None = None,
+                   backend: str | Backend | None = None, workers: int | None = None) -> float:
     """Estimate pi from ``samples`` random points in the square (-1, 1)**2.
 
     Parameters
@@ -238,12 +248,14 @@ def monte_carlo_pi(samples, *, seed=None, backend=None, workers=None) -> float:
     return 4.0 * int(hits) / samples
 
 
-def seeded_call(samples, seed=None, *, backend=None, workers=None) -> float:
+def seeded_call(samples: int, seed: int | np.random.SeedSequence | None = None, *, backend: str | Backend | None = None,
+                workers: int | None = None) -> float:
     """The pi kernel's call: :func:`monte_carlo_pi` with the seed also positional, so a case is reproducible."""
     return monte_carlo_pi(samples, seed=seed, backend=backend, workers=workers)
 
 
-def door(samples, seed=None, **_):
+def door(samples: int, seed: int | np.random.SeedSequence | None = None,
+         **_: Any) -> tuple[int, np.random.SeedSequence]:
     return validation.samples(samples), validation.seed_sequence(seed)
 
 
