@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -33,11 +34,10 @@ def git(*args, cwd):
 
 
 CYTHON_CALL = "    _compiled.module.c_evolve(r, ang_speed, timestep, nsteps)\n"
-PI_NUMPY = "def pi_numpy(samples, seed_sequence, workers=None):\n"
-CHANGES = {  # file -> (old, new): the changed commit's edits, each of the first occurrence
-    "evolution.py": (CYTHON_CALL, f"    for _ in range({SLOWER - 1}):  # injected: {SLOWER} times the work\n"
+CHANGES = {  # file -> (pattern, replacement): the changed commit's edits, each of the first match
+    "evolution.py": (re.escape(CYTHON_CALL), f"    for _ in range({SLOWER - 1}):  # injected: {SLOWER} times the work\n"
                      + CYTHON_CALL.replace("(r,", "(r.copy(),").replace("    _", "        _") + CYTHON_CALL),
-    "pi.py": (PI_NUMPY, PI_NUMPY + '    raise RuntimeError("broken")  # injected\n'),
+    "pi.py": (r"def pi_numpy\(.*\n", '\\g<0>    raise RuntimeError("broken")  # injected\n'),
 }
 
 
@@ -74,15 +74,46 @@ def scratch(tmp_path_factory):
     git("commit", "-q", "--allow-empty", "-m", "identical", cwd=repo)
     commits = {"base": base, "identical": git("rev-parse", "HEAD", cwd=repo)}
     git("checkout", "-q", "--detach", base, cwd=repo)
-    for name, (old, new) in CHANGES.items():
+    for name, (pattern, new) in CHANGES.items():
         source = repo / "pytest_particles" / "book" / name
-        text = source.read_text()
-        assert old in text, (name, old)
-        source.write_text(text.replace(old, new, 1))
+        text, found = re.subn(pattern, lambda match, new=new: match.expand(new), source.read_text(), count=1)
+        assert found == 1, (name, pattern)
+        source.write_text(text)
     git("commit", "-q", "-am", "cython's evolve is slower, numpy's pi is broken", cwd=repo)
     commits["changed"] = git("rev-parse", "HEAD", cwd=repo)
     git("checkout", "-q", "--detach", base, cwd=repo)
+    # asv falls back to the branch's tip when the suite fails to import: the base, which it has built already
+    git("branch", "-q", "-f", "main", base, cwd=repo)
     return repo, commits
+
+
+@pytest.fixture(scope="session")
+def instruction_builds(scratch):
+    """Instruction mode's builds of the two source trees, by its own build_site, started beside asv's.
+
+    Each build keeps one core busy; made in a thread while the timed tests' asv builds its own, they are
+    ready (cached by tree, as the gate caches them) when the instruction tests run the gate.
+    """
+    from pytest_particles import instructions
+
+    repo, commits = scratch
+
+    def build():
+        for name in ("base", "changed"):
+            try:
+                instructions.build_site(commits[name], repo, repo / ".asv" / "gate", log=lambda line: None)
+            except gate.GateError:
+                pass  # not cached: the gate builds it again in the test, and reports the failure there
+
+    thread = threading.Thread(target=build, daemon=True)
+    thread.start()
+    yield thread
+    thread.join()
+
+
+@pytest.fixture
+def built(instruction_builds):
+    instruction_builds.join()
 
 
 def test_bad_ref_is_exit_3():
@@ -223,7 +254,7 @@ def result_files(repo: Path, commit: str) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def timed_slowdown(scratch):
+def timed_slowdown(scratch, instruction_builds):
     """The timed gate on the changed commit's cython evolve (2 rounds), and the samples asv recorded."""
     repo, commits = scratch
     done = run_gate(repo, commits["base"], commits["changed"], "--bench", CYTHON_BENCH, "--rounds", "2")
@@ -307,7 +338,7 @@ needs_valgrind = pytest.mark.skipif(shutil.which("valgrind") is None, reason="va
 
 @needs_valgrind
 @pytest.mark.timeout(1200)
-def test_instruction_gate_passes_identical_code(scratch):
+def test_instruction_gate_passes_identical_code(scratch, built):
     repo, commits = scratch
     identical = run_gate(repo, commits["base"], commits["identical"], "--instructions", "--bench", "evolve.cython(100)")
     assert identical.returncode == 0, identical.stdout + identical.stderr
@@ -318,7 +349,7 @@ def test_instruction_gate_passes_identical_code(scratch):
 
 @needs_valgrind
 @pytest.mark.timeout(1200)
-def test_instruction_gate_counts_the_injected_work(scratch):
+def test_instruction_gate_counts_the_injected_work(scratch, built):
     repo, commits = scratch
     slow = run_gate(repo, commits["base"], commits["changed"], "--instructions", "--bench", "evolve.cython(10)")
     assert slow.returncode == 1, slow.stdout + slow.stderr
@@ -331,7 +362,7 @@ def test_instruction_gate_counts_the_injected_work(scratch):
 
 @needs_valgrind
 @pytest.mark.timeout(1200)
-def test_instruction_gate_on_a_broken_kernel_is_exit_2(scratch):
+def test_instruction_gate_on_a_broken_kernel_is_exit_2(scratch, built):
     repo, commits = scratch
     broken = run_gate(repo, commits["base"], commits["changed"], "--instructions", "--bench", "pi.numpy(1000)")
     assert broken.returncode == 2, broken.stdout + broken.stderr
