@@ -10,6 +10,8 @@ from cpython.number cimport PyNumber_Index
 from libc.limits cimport INT_MAX
 from libc.stdint cimport int64_t, uint64_t, uintptr_t
 
+from _openmp cimport omp_get_num_procs
+
 
 
 cdef inline str _seen(object value):
@@ -165,8 +167,10 @@ cdef inline Py_ssize_t whole(object value, str name, Py_ssize_t low, Py_ssize_t 
 
 
 cdef inline int workers_count(object value) except -1:
-    """OpenMP threads: an int from 1 to INT_MAX (num_threads is a C int; the kernels divide by it)."""
-    return <int> whole(value, "workers", 1, INT_MAX, "from 1 to 2**31 - 1")
+    """OpenMP threads: an int from 1 to INT_MAX (num_threads is a C int; the kernels divide by it), clamped to
+    the processors OpenMP sees, as the door clamps to the cores: a million threads cannot be started."""
+    cdef int threads = <int> whole(value, "workers", 1, INT_MAX, "from 1 to 2**31 - 1")
+    return min(threads, max(1, omp_get_num_procs()))
 
 
 cdef inline uint64_t uint64(object value, str name) except? 0:

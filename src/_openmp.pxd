@@ -8,7 +8,9 @@ cdef extern from *:
     #else
     #define PP_OPENMP 0
     static int omp_get_max_threads(void) { return 1; }
+    static int omp_get_num_procs(void) { return 1; }
     #endif
     """
     const int PP_OPENMP
     int omp_get_max_threads() nogil
+    int omp_get_num_procs() nogil
